@@ -1,0 +1,126 @@
+"""The `raygm` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import types
+from dataclasses import MISSING, fields
+from typing import get_args, get_origin, get_type_hints
+
+from tqdm import tqdm
+
+from .config import ConfigError, RunConfig
+
+
+def _flag_type(hint):
+    """argparse type for a config field: tuples are comma-separated lists."""
+    if get_origin(hint) is types.UnionType:
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    if get_origin(hint) is tuple:
+        item = get_args(hint)[0]
+        return lambda text: tuple(item(v) for v in text.split(",") if v)
+    return hint
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field; unset flags keep the config's defaults."""
+    hints = get_type_hints(RunConfig)
+    for f in fields(RunConfig):
+        default = "" if f.default is MISSING or f.default is None else f" (default {f.default})"
+        choices = f.metadata.get("choices")
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name,
+                            type=_flag_type(hints[f.name]), default=argparse.SUPPRESS,
+                            help=f.metadata.get("help", "") + default
+                            + (f"; one of {', '.join(choices)}" if choices else ""))
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    names = {f.name for f in fields(RunConfig)}
+    return RunConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def cmd_distill(args: argparse.Namespace) -> None:
+    from .data import load_dataset
+    from .distill import Distillation
+    from .outputs import RunWriter
+
+    config = config_from_args(args)
+    data = load_dataset(config.dataset, args.data_dir, download=not args.no_download)
+    run = Distillation(config, data)
+    writer = RunWriter(args.out, config, data)
+    baseline = json.loads(open(args.baseline).read())["accuracy"] if args.baseline else None
+    evals, start = [], time.perf_counter()
+    bar = tqdm(total=config.iterations, desc="distill", unit="it", dynamic_ncols=True)
+    while True:
+        if run.iteration in config.eval_points:
+            writer.save_grid(run.images, run.iteration)
+            writer.save_synthetic(run.state_dict())
+            for record in (run.evaluate() if config.eval_models else []):
+                if baseline:
+                    record["retained"] = record["acc_mean"] / baseline
+                writer.log_evaluation(record)
+                evals.append(record)
+                bar.write(f"iteration {record['iteration']}: {record['arch']} accuracy "
+                          f"{100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f}% "
+                          f"({record['seconds_per_model']:.1f} s per network)")
+        if run.iteration == config.iterations:
+            break
+        record = run.step()
+        writer.log_iteration(record)
+        bar.set_postfix(loss=f"{record['loss']:.2f}", s_it=f"{record['seconds']:.2f}")
+        bar.update()
+    bar.close()
+    writer.save_synthetic(run.state_dict())
+    seconds = time.perf_counter() - start
+    writer.close({"config": config.to_dict(), "evaluations": evals, "wall_seconds": seconds})
+    print(f"wrote {args.out} ({seconds:.0f} s)")
+
+
+def cmd_baseline(args: argparse.Namespace) -> None:
+    from .data import load_dataset
+    from .distill import resolve_device
+    from .evaluate import full_data_baseline
+
+    config = config_from_args(args)
+    data = load_dataset(config.dataset, args.data_dir, download=not args.no_download)
+    start = time.perf_counter()
+    acc = full_data_baseline(data, config.model, config, args.epochs, resolve_device(config.device))
+    result = {"dataset": config.dataset, "model": config.model, "epochs": args.epochs,
+              "accuracy": acc, "seconds": time.perf_counter() - start}
+    print(json.dumps(result))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="raygm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="dataset folder (default $RAYGM_DATA_DIR, "
+                                           "else ~/.cache/raygm/data)")
+    common.add_argument("--no-download", action="store_true",
+                        help="fail instead of downloading missing dataset files")
+    distill = sub.add_parser("distill", parents=[common], help="distil one synthetic set")
+    add_config_flags(distill)
+    distill.add_argument("--out", required=True, help="output folder")
+    distill.add_argument("--baseline", help="baseline JSON from `raygm baseline`: adds "
+                                            "accuracy retained to evaluations")
+    distill.set_defaults(func=cmd_distill)
+    baseline = sub.add_parser("baseline", parents=[common],
+                              help="train one network on the whole real train split")
+    add_config_flags(baseline)
+    baseline.add_argument("--epochs", type=int, default=5)
+    baseline.add_argument("--out", help="write the result as JSON here")
+    baseline.set_defaults(func=cmd_baseline)
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, FileNotFoundError) as exc:
+        sys.exit(f"raygm {args.command}: error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The one typed, validated configuration of a distillation run.
+
+Every field is a `raygm distill` flag and (later) a Parquet column, so the config stays
+flat. Validation happens on construction, before any data is loaded or compute starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any, get_args, get_origin, get_type_hints
+import types
+
+DATASETS = ("MNIST", "FashionMNIST", "SVHN", "CIFAR10", "CIFAR100")
+MODELS = ("MLP", "ConvNet", "LeNet", "AlexNet", "AlexNetBN", "VGG11", "VGG11BN",
+          "ResNet18", "ResNet18BN")
+INITS = ("noise", "real", "black", "white", "grey",
+         # the seed study's constants, set in normalised space (0, 1, 0.5 after normalisation)
+         "seed_zeros", "seed_ones", "seed_half")
+DISTANCES = ("ours", "mse", "cos")
+ACTIVATIONS = ("relu", "sigmoid", "leakyrelu")
+NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
+POOLINGS = ("avgpooling", "maxpooling", "none")
+EVAL_AUGMENTS = ("auto", "none", "dc")
+
+# DC's (outer_loop, inner_loop) by images per class.
+LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
+
+
+class ConfigError(ValueError):
+    """A config field has a value outside what it allows."""
+
+    def __init__(self, name: str, value: Any, allowed: str):
+        super().__init__(f"config field '{name}' = {value!r} is invalid; allowed: {allowed}")
+        self.field = name
+
+
+def _check_type(name: str, value: Any, hint: Any) -> Any:
+    """Return value (ints widened to float, lists to tuples) if it fits hint, else raise."""
+    args = get_args(hint)
+    if get_origin(hint) in (types.UnionType,) and type(None) in args:
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if get_origin(hint) is tuple:
+        if isinstance(value, (list, tuple)):
+            item = get_args(hint)[0]
+            return tuple(_check_type(name, v, item) for v in value)
+        raise ConfigError(name, value, f"a list of {get_args(hint)[0].__name__}")
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(name, value, f"a value of type {hint.__name__}")
+
+
+def default_loops(ipc: int) -> tuple[int, int]:
+    """DC's loops for its ipc values; other ipc take those of the next listed ipc up."""
+    for key in sorted(LOOPS_BY_IPC):
+        if ipc <= key:
+            return LOOPS_BY_IPC[key]
+    return LOOPS_BY_IPC[max(LOOPS_BY_IPC)]
+
+
+@dataclass
+class RunConfig:
+    dataset: str = field(default="MNIST", metadata={"help": "real dataset", "choices": DATASETS})
+    model: str = field(default="ConvNet", metadata={"help": "network used for matching",
+                                                     "choices": MODELS})
+    net_width: int = field(default=128, metadata={"help": "ConvNet channels per layer"})
+    net_depth: int = field(default=3, metadata={"help": "ConvNet conv blocks"})
+    net_act: str = field(default="relu", metadata={"help": "ConvNet activation",
+                                                   "choices": ACTIVATIONS})
+    net_norm: str = field(default="instancenorm", metadata={"help": "ConvNet normalisation",
+                                                            "choices": NORMS})
+    net_pooling: str = field(default="avgpooling", metadata={"help": "ConvNet pooling",
+                                                             "choices": POOLINGS})
+    ipc: int = field(default=1, metadata={"help": "synthetic images per class"})
+    init: str = field(default="noise", metadata={"help": "synthetic set initialisation",
+                                                 "choices": INITS})
+    distance: str = field(default="ours", metadata={"help": "gradient distance",
+                                                    "choices": DISTANCES})
+    iterations: int = field(default=1000, metadata={"help": "distillation iterations"})
+    outer_loop: int | None = field(default=None, metadata={
+        "help": "synthetic updates per iteration (default by ipc, as in DC)"})
+    inner_loop: int | None = field(default=None, metadata={
+        "help": "network epochs on the synthetic set between updates (default by ipc)"})
+    lr_img: float = field(default=0.1, metadata={"help": "synthetic image learning rate"})
+    momentum_img: float = field(default=0.5, metadata={"help": "synthetic image SGD momentum"})
+    lr_net: float = field(default=0.01, metadata={"help": "network learning rate (inner loop)"})
+    batch_real: int = field(default=256, metadata={"help": "real images per class per gradient"})
+    batch_train: int = field(default=256, metadata={"help": "batch size for inner-loop training"})
+    bn_batch: int = field(default=16, metadata={
+        "help": "real images per class for BatchNorm statistics before each outer step"})
+    eval_at: tuple[int, ...] | None = field(default=None, metadata={
+        "help": "iterations to evaluate at, e.g. 0,500,1000 (default: 0 and the last)"})
+    eval_models: int = field(default=5, metadata={
+        "help": "fresh networks trained per evaluation (0 skips evaluation)"})
+    eval_archs: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "architectures to evaluate on, e.g. ConvNet,MLP (default: the matching model)",
+        "choices": MODELS})
+    eval_epochs: int | None = field(default=None, metadata={
+        "help": "epochs per evaluation network (default 1000 with augmentation, else 300)"})
+    eval_lr: float = field(default=0.01, metadata={"help": "evaluation learning rate"})
+    eval_batch: int = field(default=256, metadata={"help": "evaluation training batch size"})
+    eval_augment: str = field(default="auto", metadata={
+        "help": "evaluation augmentation (auto: DC's crop/scale/rotate for MNIST-like data "
+                "at ipc <= 10)", "choices": EVAL_AUGMENTS})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+
+    def __post_init__(self):
+        hints = get_type_hints(type(self))
+        for f in fields(self):
+            setattr(self, f.name, _check_type(f.name, getattr(self, f.name), hints[f.name]))
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices is None or value is None:
+                continue
+            for v in value if isinstance(value, tuple) else (value,):
+                if v not in choices:
+                    raise ConfigError(f.name, v, ", ".join(choices))
+        for name in ("net_width", "net_depth", "ipc", "batch_real", "batch_train", "bn_batch",
+                     "outer_loop", "inner_loop", "eval_epochs", "eval_batch"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(name, value, "an integer >= 1")
+        for name in ("iterations", "eval_models"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(name, value, "an integer >= 0")
+        for name in ("lr_img", "lr_net", "eval_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, getattr(self, name), "a number > 0")
+        if not 0 <= self.momentum_img < 1:
+            raise ConfigError("momentum_img", self.momentum_img, "a number in [0, 1)")
+        if self.eval_at is not None:
+            bad = [i for i in self.eval_at if not 0 <= i <= self.iterations]
+            if bad:
+                raise ConfigError("eval_at", self.eval_at,
+                                  f"iterations between 0 and iterations={self.iterations}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError("device", self.device, "auto, cpu, cuda, cuda:N")
+
+    # Derived settings: properties, so a config never holds two versions of one fact.
+    @property
+    def loops(self) -> tuple[int, int]:
+        outer, inner = default_loops(self.ipc)
+        return self.outer_loop or outer, self.inner_loop or inner
+
+    @property
+    def eval_points(self) -> tuple[int, ...]:
+        points = self.eval_at if self.eval_at is not None else (0, self.iterations)
+        return tuple(sorted(set(points)))
+
+    @property
+    def eval_architectures(self) -> tuple[str, ...]:
+        return self.eval_archs or (self.model,)
+
+    @property
+    def eval_augmentation(self) -> str:
+        if self.eval_augment != "auto":
+            return self.eval_augment
+        return "dc" if self.dataset in ("MNIST", "FashionMNIST") and self.ipc <= 10 else "none"
+
+    @property
+    def eval_train_epochs(self) -> int:
+        if self.eval_epochs is not None:
+            return self.eval_epochs
+        return 1000 if self.eval_augmentation != "none" else 300
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(unknown[0], values[unknown[0]], "one of " + ", ".join(known))
+        return cls(**values)
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)

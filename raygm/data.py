@@ -1,0 +1,139 @@
+"""Real datasets as whole normalised tensors with per-class indices.
+
+torchvision's dataset classes find, check and (when online) download the files; we then
+take their backing arrays in one piece instead of indexing item by item, which is what
+makes loading MNIST take well under a second rather than ~19 s.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+
+# (torchvision class, mean, std, files expected under the data directory)
+_DATASETS = {
+    "MNIST": (torchvision.datasets.MNIST, (0.1307,), (0.3081,),
+              [f"MNIST/raw/{f}" for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]),
+    "FashionMNIST": (torchvision.datasets.FashionMNIST, (0.2861,), (0.3530,),
+                     [f"FashionMNIST/raw/{f}" for f in (
+                         "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]),
+    "CIFAR10": (torchvision.datasets.CIFAR10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
+                [f"cifar-10-batches-py/{f}" for f in (
+                    *[f"data_batch_{i}" for i in range(1, 6)], "test_batch", "batches.meta")]),
+    "CIFAR100": (torchvision.datasets.CIFAR100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762),
+                 [f"cifar-100-python/{f}" for f in ("train", "test", "meta")]),
+    "SVHN": (torchvision.datasets.SVHN, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
+             ["train_32x32.mat", "test_32x32.mat"]),
+}
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    pass
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """--data-dir, else $RAYGM_DATA_DIR, else the user's cache directory."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if os.environ.get("RAYGM_DATA_DIR"):
+        return Path(os.environ["RAYGM_DATA_DIR"]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "raygm" / "data"
+
+
+@dataclass
+class RealData:
+    name: str
+    images: torch.Tensor          # (N, C, H, W) float32, normalised
+    labels: torch.Tensor          # (N,) int64
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self):
+        self.num_classes = int(self.labels.max()) + 1
+        order = torch.argsort(self.labels, stable=True)
+        self.class_indices = list(torch.split(order, torch.bincount(
+            self.labels, minlength=self.num_classes).tolist()))
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def im_size(self) -> tuple[int, int]:
+        return tuple(self.images.shape[2:])
+
+    def sample(self, c: int, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n random real images of class c (without replacement, as DC's get_images)."""
+        idx = self.class_indices[c]
+        pick = torch.randperm(len(idx), generator=generator)[:n]
+        return self.images[idx[pick]]
+
+    def to(self, device: torch.device | str) -> "RealData":
+        return RealData(self.name, self.images.to(device), self.labels.to(device),
+                        self.test_images.to(device), self.test_labels.to(device),
+                        self.mean, self.std)
+
+    def to_pixels(self, images: torch.Tensor) -> torch.Tensor:
+        """Undo the normalisation: pixel values, nominally in [0, 1]."""
+        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        return images * std + mean
+
+    def from_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean, device=pixels.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=pixels.device).view(1, -1, 1, 1)
+        return (pixels - mean) / std
+
+
+def _open(cls, root: Path, name: str, train: bool, download: bool, expected: list[str]):
+    kwargs = {"split": "train" if train else "test"} if name == "SVHN" else {"train": train}
+    try:
+        return cls(str(root), download=False, **kwargs)
+    except RuntimeError:
+        if download:
+            try:
+                return cls(str(root), download=True, **kwargs)
+            except Exception as exc:  # no network, mirror down, ...: report what was expected
+                reason = f" (download failed: {exc})"
+        else:
+            reason = ""
+    missing = [f for f in expected if not (root / f).is_file()]
+    raise DatasetNotFoundError(
+        f"{name} not found in data directory {root}{reason}. Expected files there: "
+        + ", ".join(expected)
+        + (f"; missing: {', '.join(missing)}" if missing else "; present but unreadable or corrupt")
+        + ". Set --data-dir or RAYGM_DATA_DIR to the folder that holds them.")
+
+
+def _as_tensors(ds, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset's backing array as uint8 (N, C, H, W) and its labels, in one piece."""
+    if name in ("MNIST", "FashionMNIST"):
+        return ds.data.unsqueeze(1), ds.targets.long()
+    if name == "SVHN":
+        return torch.from_numpy(ds.data), torch.from_numpy(ds.labels.astype(np.int64))
+    return torch.from_numpy(ds.data).permute(0, 3, 1, 2), torch.tensor(ds.targets)
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
+                 download: bool = True) -> RealData:
+    if name not in _DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(_DATASETS)}")
+    cls, mean, std, expected = _DATASETS[name]
+    root = resolve_data_dir(data_dir)
+    split = {}
+    for train in (True, False):
+        raw, labels = _as_tensors(_open(cls, root, name, train, download, expected), name)
+        pixels = raw.float().div_(255)
+        m = torch.tensor(mean).view(1, -1, 1, 1)
+        s = torch.tensor(std).view(1, -1, 1, 1)
+        split[train] = (pixels.sub_(m).div_(s).contiguous(), labels)
+    return RealData(name, *split[True], *split[False], mean=mean, std=std)

@@ -1,0 +1,109 @@
+"""Dataset condensation by gradient matching (Zhao, Mopuri, Bilen, ICLR 2021).
+
+`Distillation` is the whole run as an object you can step, inspect, checkpoint and resume:
+the CLI, the tests and the Ray trainable all drive the same `step()`.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .data import RealData
+from .evaluate import evaluate_synthetic, train_epochs
+from .init import init_synthetic, synthetic_labels
+from .matching import class_gradient, match_loss
+from .models import build_model, has_batchnorm
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Distillation:
+    def __init__(self, config: RunConfig, data: RealData):
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.data = data.to(self.device)
+        torch.manual_seed(config.seed)
+        self.images = init_synthetic(config.init, data, config.ipc).to(self.device)
+        self.images.requires_grad_(True)
+        self.labels = synthetic_labels(data.num_classes, config.ipc).to(self.device)
+        self.opt_img = torch.optim.SGD([self.images], lr=config.lr_img,
+                                       momentum=config.momentum_img)
+        self.iteration = 0
+
+    def new_network(self) -> nn.Module:
+        d = self.data
+        return build_model(self.config.model, d.channels, d.num_classes, d.im_size,
+                           self.config).to(self.device)
+
+    def step(self) -> dict:
+        """One iteration: a fresh network; outer_loop updates of the synthetic set, with
+        inner_loop epochs of training the network on it between updates."""
+        c, data, ipc = self.config, self.data, self.config.ipc
+        start = time.perf_counter()
+        net = self.new_network()
+        params = list(net.parameters())
+        opt_net = torch.optim.SGD(params, lr=c.lr_net)
+        outer, inner = c.loops
+        class_loss = torch.zeros(data.num_classes, device=self.device)
+        for ol in range(outer):
+            if has_batchnorm(net):  # statistics from a real batch, then frozen (as DC)
+                freeze_batchnorm(net, torch.cat([data.sample(k, c.bn_batch)
+                                                 for k in range(data.num_classes)]))
+            losses = []
+            for k in range(data.num_classes):
+                g_real = class_gradient(net, data.sample(k, c.batch_real), k, params)
+                g_syn = class_gradient(net, self.images[k * ipc:(k + 1) * ipc], k, params,
+                                       create_graph=True)
+                losses.append(match_loss(g_syn, g_real, c.distance))
+            losses = torch.stack(losses)
+            self.opt_img.zero_grad()
+            losses.sum().backward()
+            self.opt_img.step()
+            class_loss += losses.detach()
+            if ol == outer - 1:
+                break
+            train_epochs(net, opt_net, self.images.detach(), self.labels, inner, c.batch_train)
+        self.iteration += 1
+        class_loss = (class_loss / outer).tolist()
+        return {"iteration": self.iteration, "loss": sum(class_loss), "class_loss": class_loss,
+                "seconds": time.perf_counter() - start}
+
+    def evaluate(self) -> list[dict]:
+        """Accuracy of fresh networks of each evaluation architecture trained on the set."""
+        seed = self.config.seed * 100_003 + self.iteration
+        return [{"iteration": self.iteration,
+                 **evaluate_synthetic(self.images, self.labels, self.data, self.config, arch, seed)}
+                for arch in self.config.eval_architectures]
+
+    def state_dict(self) -> dict:
+        state = {"config": self.config.to_dict(), "iteration": self.iteration,
+                 "images": self.images.detach().cpu().clone(), "labels": self.labels.cpu(),
+                 "opt_img": self.opt_img.state_dict(), "rng": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.iteration = state["iteration"]
+        with torch.no_grad():
+            self.images.copy_(state["images"])
+        self.opt_img.load_state_dict(state["opt_img"])
+        torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+
+
+def freeze_batchnorm(net: nn.Module, real: torch.Tensor) -> None:
+    net.train()
+    with torch.no_grad():
+        net(real)
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()

@@ -1,0 +1,41 @@
+"""Per-class network gradients and the distances between real and synthetic ones."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def class_gradient(net: nn.Module, images: torch.Tensor, label: int,
+                   params: Sequence[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor]:
+    """Gradient of the cross-entropy of net on images that all belong to class label."""
+    logits = net(images)
+    target = torch.full((len(images),), label, dtype=torch.long, device=images.device)
+    loss = F.cross_entropy(logits, target)
+    grads = torch.autograd.grad(loss, params, create_graph=create_graph)
+    return list(grads) if create_graph else [g.detach() for g in grads]
+
+
+def _ours(g_syn: torch.Tensor, g_real: torch.Tensor) -> torch.Tensor:
+    """DC's layer-wise distance: sum over output rows of 1 - cosine; 1-D tensors count 0."""
+    if g_real.dim() == 1:
+        return g_real.new_zeros(())
+    g_syn, g_real = g_syn.flatten(1), g_real.flatten(1)
+    cos = (g_syn * g_real).sum(-1) / (g_syn.norm(dim=-1) * g_real.norm(dim=-1) + 1e-6)
+    return (1 - cos).sum()
+
+
+def match_loss(g_syn: Sequence[torch.Tensor], g_real: Sequence[torch.Tensor],
+               distance: str) -> torch.Tensor:
+    """Distance between two lists of parameter gradients ('ours', 'mse' or 'cos')."""
+    if distance == "ours":
+        return sum(_ours(s, r) for s, r in zip(g_syn, g_real))
+    s = torch.cat([g.flatten() for g in g_syn])
+    r = torch.cat([g.flatten() for g in g_real])
+    if distance == "mse":
+        return ((s - r) ** 2).sum()
+    if distance == "cos":
+        return 1 - (s * r).sum() / (s.norm() * r.norm() + 1e-6)
+    raise ValueError(f"unknown distance {distance!r}; allowed: ours, mse, cos")

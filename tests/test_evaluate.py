@@ -1,0 +1,44 @@
+import torch
+
+from raygm.config import RunConfig
+from raygm.evaluate import evaluate_synthetic, accuracy, train_and_test
+from raygm.models import build_model
+
+from conftest import make_real_data
+
+
+def test_training_on_real_data_learns_the_classes():
+    torch.manual_seed(0)
+    data = make_real_data()
+    net = build_model("MLP", 1, 4, (8, 8))
+    assert train_and_test(net, data.images, data.labels, data, epochs=30, lr=0.05,
+                          batch_size=16, augment=False) > 0.9
+
+
+def test_accuracy_of_a_constant_classifier():
+    data = make_real_data()
+
+    class Always2(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.one_hot(torch.full((len(x),), 2), 4).float()
+
+    assert accuracy(Always2(), data.test_images, data.test_labels) == 0.25
+
+
+def test_evaluate_synthetic_reports_per_network_accuracies(tiny_config):
+    data = make_real_data()
+    config = tiny_config.replace(eval_models=3, eval_epochs=10, model="MLP")
+    images, labels = data.images[::3], data.labels[::3]
+    result = evaluate_synthetic(images, labels, data, config, "MLP", seed=0)
+    assert len(result["accs"]) == 3 and 0 <= result["acc_std"] <= result["acc_mean"] <= 1
+    assert result == {**evaluate_synthetic(images, labels, data, config, "MLP", seed=0),
+                      "seconds_per_model": result["seconds_per_model"]}
+
+
+def test_evaluation_does_not_consume_the_global_random_stream(tiny_config):
+    data = make_real_data()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    evaluate_synthetic(data.images, data.labels, data, tiny_config, "MLP", seed=1)
+    assert torch.equal(torch.rand(3), expected)
