@@ -21,6 +21,8 @@ ACTIVATIONS = ("relu", "sigmoid", "leakyrelu")
 NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
 POOLINGS = ("avgpooling", "maxpooling", "none")
 EVAL_AUGMENTS = ("auto", "none", "dc")
+HESSIAN_MODES = ("none", "curvature", "hvp")
+HESSIAN_CURVATURES = ("gauss_newton", "exact")
 
 # DC's (outer_loop, inner_loop) by images per class.
 LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -84,6 +86,17 @@ class RunConfig:
         "help": "synthetic updates per iteration (default by ipc, as in DC)"})
     inner_loop: int | None = field(default=None, metadata={
         "help": "network epochs on the synthetic set between updates (default by ipc)"})
+    hessian: str = field(default="none", metadata={
+        "help": "higher-order term: curvature (λ·vᵀHv, v = g_real − g_syn) or hvp "
+                "(λ·mean ||H_syn u − H_real u||² over Rademacher probes u)",
+        "choices": HESSIAN_MODES})
+    hessian_weight: float = field(default=0.0, metadata={
+        "help": "λ, the weight of the higher-order term (0 turns it off)"})
+    hessian_probes: int = field(default=1, metadata={"help": "Rademacher probes for hvp"})
+    hessian_curvature: str = field(default="gauss_newton", metadata={
+        "help": "H in the curvature term: gauss_newton (PSD, so vᵀHv >= 0) or exact "
+                "(the real loss's Hessian; vᵀHv can be negative)",
+        "choices": HESSIAN_CURVATURES})
     lr_img: float = field(default=0.1, metadata={"help": "synthetic image learning rate"})
     momentum_img: float = field(default=0.5, metadata={"help": "synthetic image SGD momentum"})
     lr_net: float = field(default=0.01, metadata={"help": "network learning rate (inner loop)"})
@@ -120,7 +133,7 @@ class RunConfig:
             for v in value if isinstance(value, tuple) else (value,):
                 if v not in choices:
                     raise ConfigError(f.name, v, ", ".join(choices))
-        for name in ("net_width", "net_depth", "ipc", "batch_real", "batch_train", "bn_batch",
+        for name in ("net_width", "net_depth", "ipc", "hessian_probes", "batch_real", "batch_train", "bn_batch",
                      "outer_loop", "inner_loop", "eval_epochs", "eval_batch"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -132,6 +145,8 @@ class RunConfig:
         for name in ("lr_img", "lr_net", "eval_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, getattr(self, name), "a number > 0")
+        if not self.hessian_weight >= 0:
+            raise ConfigError("hessian_weight", self.hessian_weight, "a number >= 0")
         if not 0 <= self.momentum_img < 1:
             raise ConfigError("momentum_img", self.momentum_img, "a number in [0, 1)")
         if self.eval_at is not None:
@@ -147,6 +162,10 @@ class RunConfig:
     def loops(self) -> tuple[int, int]:
         outer, inner = default_loops(self.ipc)
         return self.outer_loop or outer, self.inner_loop or inner
+
+    @property
+    def uses_hessian(self) -> bool:
+        return self.hessian != "none" and self.hessian_weight > 0
 
     @property
     def eval_points(self) -> tuple[int, ...]:

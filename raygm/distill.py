@@ -13,6 +13,7 @@ from torch import nn
 from .config import RunConfig
 from .data import RealData
 from .evaluate import evaluate_synthetic, train_epochs
+from .higher_order import higher_order_term, needs_real_graph
 from .init import init_synthetic, synthetic_labels
 from .matching import class_gradient, match_loss
 from .models import build_model, has_batchnorm
@@ -51,28 +52,39 @@ class Distillation:
         params = list(net.parameters())
         opt_net = torch.optim.SGD(params, lr=c.lr_net)
         outer, inner = c.loops
-        class_loss = torch.zeros(data.num_classes, device=self.device)
+        real_graph = c.uses_hessian and needs_real_graph(c.hessian, c.hessian_curvature)
+        first_loss = torch.zeros(data.num_classes, device=self.device)
+        higher_loss = torch.zeros(data.num_classes, device=self.device)
         for ol in range(outer):
             if has_batchnorm(net):  # statistics from a real batch, then frozen (as DC)
                 freeze_batchnorm(net, torch.cat([data.sample(k, c.bn_batch)
                                                  for k in range(data.num_classes)]))
-            losses = []
+            first, higher = [], []
             for k in range(data.num_classes):
-                g_real = class_gradient(net, data.sample(k, c.batch_real), k, params)
+                real = data.sample(k, c.batch_real)
+                g_real = class_gradient(net, real, k, params, create_graph=real_graph)
                 g_syn = class_gradient(net, self.images[k * ipc:(k + 1) * ipc], k, params,
                                        create_graph=True)
-                losses.append(match_loss(g_syn, g_real, c.distance))
-            losses = torch.stack(losses)
+                first.append(match_loss(g_syn, [g.detach() for g in g_real], c.distance))
+                if c.uses_hessian:
+                    higher.append(c.hessian_weight * higher_order_term(
+                        c.hessian, c.hessian_curvature, net, params, real, g_real, g_syn,
+                        c.hessian_probes))
+            first = torch.stack(first)
+            higher = torch.stack(higher) if higher else torch.zeros_like(first)
             self.opt_img.zero_grad()
-            losses.sum().backward()
+            (first.sum() + higher.sum()).backward()
             self.opt_img.step()
-            class_loss += losses.detach()
+            first_loss += first.detach()
+            higher_loss += higher.detach()
             if ol == outer - 1:
                 break
             train_epochs(net, opt_net, self.images.detach(), self.labels, inner, c.batch_train)
         self.iteration += 1
-        class_loss = (class_loss / outer).tolist()
-        return {"iteration": self.iteration, "loss": sum(class_loss), "class_loss": class_loss,
+        first_loss, higher_loss = (first_loss / outer).tolist(), (higher_loss / outer).tolist()
+        return {"iteration": self.iteration, "loss": sum(first_loss) + sum(higher_loss),
+                "loss_first": sum(first_loss), "loss_higher": sum(higher_loss),
+                "class_loss": [f + h for f, h in zip(first_loss, higher_loss)],
                 "seconds": time.perf_counter() - start}
 
     def evaluate(self) -> list[dict]:
