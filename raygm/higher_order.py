@@ -11,7 +11,7 @@ a constant. Here both terms keep v's dependence on the synthetic images S:
   instead of shrinking it. The default, `gauss_newton`, uses the Gauss–Newton matrix
   G = Jᵀ H_out J (J: d logits / d params, H_out = diag(p) − ppᵀ of the softmax), which is
   positive semi-definite, so vᵀGv ≥ 0 is a curvature-weighted squared length of v. It costs
-  one forward-mode Jacobian-vector product over the real batch.
+  a Jacobian-vector and a vector-Jacobian product over the real batch.
 * hvp: λ·mean over k Rademacher probes u of ||H_syn u − H_real u||², matching curvature
   directly (always ≥ 0).
 """
@@ -22,23 +22,27 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, jvp
 
 
 def _dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
     return sum((x * y).sum() for x, y in zip(a, b))
 
 
-def gauss_newton_quadratic(net: nn.Module, real: torch.Tensor,
+def gauss_newton_quadratic(net: nn.Module, params: Sequence[torch.Tensor], real: torch.Tensor,
                            v: Sequence[torch.Tensor]) -> torch.Tensor:
-    """vᵀGv for the cross-entropy's Gauss–Newton matrix on the real batch (mean over images)."""
-    names = [n for n, _ in net.named_parameters()]
-    params = {n: p.detach() for n, p in net.named_parameters()}
-    logits, jv = jvp(lambda p: functional_call(net, p, (real,)), (params,),
-                     (dict(zip(names, v)),))
+    """vᵀGv for the cross-entropy's Gauss–Newton matrix on the real batch, with the exact
+    gradient in v (same surrogate as exact_quadratic). Jv comes from the double-backward
+    trick (d/du of uᵀJv), which measured faster here than forward-mode jvp."""
+    logits = net(real)
+    u = torch.zeros_like(logits, requires_grad=True)
+    jt_u = torch.autograd.grad(logits, params, u, create_graph=True)
+    jv, = torch.autograd.grad(_dot(jt_u, [x.detach() for x in v]), u)
     p = F.softmax(logits.detach(), dim=1)
-    # (Jv)ᵀ (diag p − ppᵀ) (Jv) = the variance of Jv under p, per image
-    return ((p * jv ** 2).sum(1) - (p * jv).sum(1) ** 2).mean()
+    # (diag p − ppᵀ) Jv per image, averaged over the batch like the loss
+    h_jv = (p * jv - p * (p * jv).sum(1, keepdim=True)) / len(real)
+    gv = torch.autograd.grad(logits, params, h_jv)
+    vgv = _dot(v, gv)
+    return 2 * vgv - vgv.detach()
 
 
 def exact_quadratic(g_real_graph: Sequence[torch.Tensor], params: Sequence[torch.Tensor],
@@ -80,7 +84,7 @@ def higher_order_term(mode: str, curvature: str, net: nn.Module, params: Sequenc
     if mode == "curvature":
         v = [r.detach() - s for r, s in zip(g_real, g_syn)]
         if curvature == "gauss_newton":
-            return gauss_newton_quadratic(net, real, v)
+            return gauss_newton_quadratic(net, params, real, v)
         return exact_quadratic(g_real, params, v)
     if mode == "hvp":
         return hvp_mismatch(g_syn, g_real, params, rademacher_probes(params, probes))

@@ -77,7 +77,7 @@ def test_quadratic_forms_equal_explicit_matrices():
     p = F.softmax(logits_of(flat), 1)
     G = sum(J[n].T @ (torch.diag(p[n]) - torch.outer(p[n], p[n])) @ J[n]
             for n in range(len(real))) / len(real)
-    assert gauss_newton_quadratic(net, real, v).item() == pytest.approx(
+    assert gauss_newton_quadratic(net, params, real, v).item() == pytest.approx(
         (v_flat @ G @ v_flat).item(), rel=1e-8)
 
 
@@ -91,7 +91,7 @@ def test_exact_curvature_can_be_negative_gauss_newton_cannot():
         v = [torch.randn_like(p) for p in params]
         g_real = class_gradient(net, real, 1, params, create_graph=True)
         exact.append(exact_quadratic(g_real, params, v).item())
-        gn.append(gauss_newton_quadratic(net, real, v).item())
+        gn.append(gauss_newton_quadratic(net, params, real, v).item())
     assert min(exact) < 0 < min(gn)
 
 
