@@ -22,6 +22,7 @@ NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
 POOLINGS = ("avgpooling", "maxpooling", "none")
 EVAL_AUGMENTS = ("auto", "none", "dc")
 HESSIAN_MODES = ("none", "curvature", "hvp")
+EXECUTIONS = ("compiled", "eager")
 HESSIAN_CURVATURES = ("gauss_newton", "exact")
 
 # DC's (outer_loop, inner_loop) by images per class.
@@ -118,6 +119,11 @@ class RunConfig:
     eval_augment: str = field(default="auto", metadata={
         "help": "evaluation augmentation (auto: DC's crop/scale/rotate for MNIST-like data "
                 "at ipc <= 10)", "choices": EVAL_AUGMENTS})
+    execution: str = field(default="compiled", metadata={
+        "help": "compiled: real-data gradients and evaluation networks run through "
+                "torch.compile (compiles once per process and shape, ~1 min); eager: DC's "
+                "plain per-class loop, the reference",
+        "choices": EXECUTIONS})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 

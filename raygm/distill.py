@@ -16,7 +16,7 @@ from .evaluate import evaluate_synthetic, train_epochs
 from .higher_order import higher_order_term, needs_real_graph
 from .init import init_synthetic, synthetic_labels
 from .matching import class_gradient, match_loss
-from .models import build_model, has_batchnorm
+from .models import build_model, compiled, has_batchnorm
 
 
 def resolve_device(name: str) -> torch.device:
@@ -37,18 +37,25 @@ class Distillation:
         self.opt_img = torch.optim.SGD([self.images], lr=config.lr_img,
                                        momentum=config.momentum_img)
         self.iteration = 0
+        # One network object, re-initialised every iteration, so that its compiled version
+        # (real-data side only: compiled graphs have no double backward) is built once.
+        self.net = build_model(config.model, data.channels, data.num_classes, data.im_size,
+                               config).to(self.device)
+        self.real_net = compiled(self.net, config)
 
-    def new_network(self) -> nn.Module:
-        d = self.data
-        return build_model(self.config.model, d.channels, d.num_classes, d.im_size,
-                           self.config).to(self.device)
+    def fresh_network(self) -> nn.Module:
+        """The network, re-initialised in place exactly as a newly built one would be."""
+        for m in self.net.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        return self.net
 
     def step(self) -> dict:
         """One iteration: a fresh network; outer_loop updates of the synthetic set, with
         inner_loop epochs of training the network on it between updates."""
         c, data, ipc = self.config, self.data, self.config.ipc
         start = time.perf_counter()
-        net = self.new_network()
+        net = self.fresh_network()
         params = list(net.parameters())
         opt_net = torch.optim.SGD(params, lr=c.lr_net)
         outer, inner = c.loops
@@ -62,7 +69,8 @@ class Distillation:
             first, higher = [], []
             for k in range(data.num_classes):
                 real = data.sample(k, c.batch_real)
-                g_real = class_gradient(net, real, k, params, create_graph=real_graph)
+                g_real = class_gradient(net if real_graph else self.real_net, real, k, params,
+                                        create_graph=real_graph)
                 g_syn = class_gradient(net, self.images[k * ipc:(k + 1) * ipc], k, params,
                                        create_graph=True)
                 first.append(match_loss(g_syn, [g.detach() for g in g_real], c.distance))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -11,20 +12,22 @@ from torch import nn
 from .augment import dc_augment
 from .config import RunConfig
 from .data import RealData
-from .models import build_model
+from .models import build_model, compiled
 
 
 def train_epochs(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-                 labels: torch.Tensor, epochs: int, batch_size: int, augment: bool = False,
-                 scheduler=None, generator: torch.Generator | None = None) -> None:
-    """Plain minibatch SGD epochs over (images, labels), reshuffled every epoch."""
+                 labels: torch.Tensor, epochs: int, batch_size: int,
+                 augment: Callable | None = None, scheduler=None,
+                 generator: torch.Generator | None = None) -> None:
+    """Plain minibatch SGD epochs over (images, labels), reshuffled every epoch; augment
+    (e.g. dc_augment) transforms each batch."""
     net.train()
     for _ in range(epochs):
         order = torch.randperm(len(images), generator=generator).to(images.device)
         for batch in order.split(batch_size):
             x = images[batch]
-            if augment:
-                x = dc_augment(x, generator=generator)
+            if augment is not None:
+                x = augment(x, generator=generator)
             loss = F.cross_entropy(net(x), labels[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -35,7 +38,7 @@ def train_epochs(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch
 
 @torch.no_grad()
 def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                  batch_size: int = 2048) -> float:
+             batch_size: int = 2000) -> float:
     net.eval()
     correct = sum((net(x).argmax(1) == y).sum().item()
                   for x, y in zip(images.split(batch_size), labels.split(batch_size)))
@@ -43,7 +46,7 @@ def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 def train_and_test(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: RealData,
-                   epochs: int, lr: float, batch_size: int, augment: bool,
+                   epochs: int, lr: float, batch_size: int, augment: Callable | None,
                    generator: torch.Generator | None = None) -> float:
     """DC's protocol: SGD(momentum 0.9, wd 5e-4), lr x0.1 after half the epochs."""
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
@@ -65,10 +68,12 @@ def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealDat
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for _ in range(config.eval_models):
-            net = build_model(arch, data.channels, data.num_classes, data.im_size, config).to(device)
+            net = build_model(arch, data.channels, data.num_classes, data.im_size, config)
+            net = compiled(net.to(device), config)
             accs.append(train_and_test(net, images.detach(), labels, data, config.eval_train_epochs,
                                        config.eval_lr, config.eval_batch,
-                                       config.eval_augmentation == "dc", generator))
+                                       dc_augment if config.eval_augmentation == "dc" else None,
+                                       generator))
     return {"arch": arch, "acc_mean": statistics.fmean(accs),
             "acc_std": statistics.pstdev(accs), "accs": accs,
             "seconds_per_model": (time.perf_counter() - start) / len(accs)}
@@ -78,6 +83,7 @@ def full_data_baseline(data: RealData, arch: str, config: RunConfig, epochs: int
                        device: torch.device) -> float:
     """Test accuracy of one `arch` network trained on the whole real train split."""
     torch.manual_seed(config.seed)
-    net = build_model(arch, data.channels, data.num_classes, data.im_size, config).to(device)
+    net = build_model(arch, data.channels, data.num_classes, data.im_size, config)
+    net = compiled(net.to(device), config)
     return train_and_test(net, data.images.to(device), data.labels.to(device), data, epochs,
-                          config.eval_lr, config.eval_batch, augment=False)
+                          config.eval_lr, config.eval_batch, augment=None)

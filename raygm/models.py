@@ -168,3 +168,9 @@ def build_model(name: str, channels: int, num_classes: int, im_size: tuple[int, 
 
 def has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def compiled(net: nn.Module, config: RunConfig) -> nn.Module:
+    """net through torch.compile when config.execution says so (it shares net's parameters;
+    compiled graphs support backward but not double backward)."""
+    return torch.compile(net, dynamic=False) if config.execution == "compiled" else net

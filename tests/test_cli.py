@@ -33,7 +33,8 @@ def test_distill_writes_synthetic_set_grids_and_metrics(mnist_dir, tmp_path):
 
 def test_same_seed_same_synthetic_set_through_the_cli(mnist_dir, tmp_path):
     args = ["distill", "--data-dir", str(mnist_dir), "--no-download", "--net-width", "8",
-            "--iterations", "2", "--eval-models", "0", "--batch-real", "4"]
+            "--iterations", "2", "--eval-models", "0", "--batch-real", "4",
+            "--execution", "eager"]
     main(args + ["--out", str(tmp_path / "a")])
     main(args + ["--out", str(tmp_path / "b")])
     a, b = (torch.load(tmp_path / n / "synthetic.pt")["images"] for n in "ab")

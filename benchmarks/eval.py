@@ -1,0 +1,105 @@
+"""Time and accuracy of one evaluated network: the new path against DC's per-image way.
+
+DC's protocol at ipc 1 on MNIST: ConvNet trained 1000 epochs on the 10 synthetic images with
+crop/scale/rotate augmentation, then tested on the 10k test images. The reference applies
+DC's augmentation image by image (numpy + scipy.ndimage.rotate, as DC's utils.augment) on an
+eager network; the new path augments whole batches (raygm.augment) on a compiled network.
+
+    python benchmarks/eval.py [--data-dir DIR] [--synthetic runs/demo/synthetic.pt] [--models 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import rotate as scipy_rotate
+
+from common import machine
+from raygm.config import RunConfig
+from raygm.data import load_dataset
+from raygm.evaluate import evaluate_synthetic, train_and_test
+from raygm.init import init_synthetic, synthetic_labels
+from raygm.models import build_model
+
+
+def dc_augment_per_image(images: torch.Tensor, generator=None, crop: int = 4,
+                         scale: float = 0.2, rotate: int = 45) -> torch.Tensor:
+    """DC's utils.augment with strategy crop_scale_rotate: one random choice per image."""
+    images = images.clone()
+    n, c, h, w = images.shape
+    mean = [float(images[:, i].mean()) for i in range(c)]
+    for i in range(n):
+        choice = np.random.choice(["crop", "scale", "rotate"])
+        if choice == "crop":
+            padded = torch.empty(c, h + 2 * crop, w + 2 * crop)
+            for ch in range(c):
+                padded[ch] = mean[ch]
+            padded[:, crop:crop + h, crop:crop + w] = images[i]
+            r, s = np.random.randint(2 * crop), np.random.randint(2 * crop)
+            images[i] = padded[:, r:r + h, s:s + w]
+        elif choice == "scale":
+            sh = int(np.random.uniform(1 - scale, 1 + scale) * h)
+            sw = int(np.random.uniform(1 - scale, 1 + scale) * w)
+            tmp = F.interpolate(images[i:i + 1], [sh, sw])[0]
+            m = max(sh, sw, h, w)
+            canvas = torch.zeros(c, m, m)
+            r, s = (m - sh) // 2, (m - sw) // 2
+            canvas[:, r:r + sh, s:s + sw] = tmp
+            r, s = (m - h) // 2, (m - w) // 2
+            images[i] = canvas[:, r:r + h, s:s + w]
+        else:
+            rotated = scipy_rotate(images[i].numpy(), angle=np.random.randint(-rotate, rotate),
+                                   axes=(-2, -1), cval=np.mean(mean))
+            r, s = (rotated.shape[-2] - h) // 2, (rotated.shape[-1] - w) // 2
+            images[i] = torch.from_numpy(rotated[:, r:r + h, s:s + w])
+    return images
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--synthetic", help="synthetic.pt from raygm distill (default: "
+                                            "10 random real images)")
+    parser.add_argument("--models", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=1000)
+    args = parser.parse_args()
+    data = load_dataset("MNIST", args.data_dir, download=False)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    if args.synthetic:
+        images = torch.load(args.synthetic)["images"]
+    else:
+        images = init_synthetic("real", data, 1)
+    labels = synthetic_labels(data.num_classes, 1)
+    config = RunConfig(ipc=1, eval_models=args.models, eval_epochs=args.epochs)
+    print(f"{machine()}; ConvNet, {args.epochs} epochs, ipc 1, DC augmentation, "
+          f"{args.models} networks each")
+
+    accs, start = [], time.perf_counter()
+    for _ in range(args.models):
+        net = build_model("ConvNet", 1, 10, (28, 28), config)
+        accs.append(train_and_test(net, images, labels, data, args.epochs, config.eval_lr,
+                                   config.eval_batch, dc_augment_per_image))
+    ref = {"seconds_per_model": (time.perf_counter() - start) / args.models, "accs": accs}
+
+    # compile once outside the timing: a study process pays it once, not per network
+    evaluate_synthetic(images, labels, data, config.replace(eval_models=1, eval_epochs=2),
+                       "ConvNet", seed=1)
+    new = evaluate_synthetic(images, labels, data, config, "ConvNet", seed=0)
+
+    print("| path | s / network | speed-up | accuracy % (mean ± std) |")
+    print("|---|---|---|---|")
+    for name, r in (("per-image augmentation, eager (DC)", ref),
+                    ("batched augmentation, compiled (raygm)", new)):
+        print(f"| {name} | {r['seconds_per_model']:.1f} | "
+              f"{ref['seconds_per_model'] / r['seconds_per_model']:.2f}x | "
+              f"{100 * statistics.fmean(r['accs']):.2f} ± {100 * statistics.pstdev(r['accs']):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
