@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import rotate as scipy_rotate
 
-from common import machine
+from torch.utils.flop_counter import FlopCounterMode
+
+from common import machine, matmul_gflops
 from raygm.config import RunConfig
 from raygm.data import load_dataset
 from raygm.evaluate import evaluate_synthetic, train_and_test
@@ -59,6 +61,16 @@ def dc_augment_per_image(images: torch.Tensor, generator=None, crop: int = 4,
     return images
 
 
+def network_flops(images, labels, data, epochs: int) -> float:
+    """FLOPs of one evaluated network: epochs training steps on the set, one test pass."""
+    net = build_model("ConvNet", 1, 10, (28, 28))
+    with FlopCounterMode(display=False) as train:
+        F.cross_entropy(net(images), labels).backward()
+    with FlopCounterMode(display=False) as test, torch.no_grad():
+        net(data.test_images[:1000])
+    return epochs * train.get_total_flops() + len(data.test_images) / 1000 * test.get_total_flops()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,8 +89,12 @@ def main() -> None:
         images = init_synthetic("real", data, 1)
     labels = synthetic_labels(data.num_classes, 1)
     config = RunConfig(ipc=1, eval_models=args.models, eval_epochs=args.epochs)
+    flops, rate = network_flops(images, labels, data, args.epochs), matmul_gflops()
+    floor = flops / (rate * 1e9)
     print(f"{machine()}; ConvNet, {args.epochs} epochs, ipc 1, DC augmentation, "
           f"{args.models} networks each")
+    print(f"FLOPs per evaluated network {flops / 1e12:.2f} TFLOP; fp32 matmul {rate:.0f} GFLOP/s; "
+          f"floor {floor:.1f} s per network")
 
     accs, start = [], time.perf_counter()
     for _ in range(args.models):
@@ -92,12 +108,13 @@ def main() -> None:
                        "ConvNet", seed=1)
     new = evaluate_synthetic(images, labels, data, config, "ConvNet", seed=0)
 
-    print("| path | s / network | speed-up | accuracy % (mean ± std) |")
-    print("|---|---|---|---|")
+    print("| path | s / network | speed-up | floor / time | accuracy % (mean ± std) |")
+    print("|---|---|---|---|---|")
     for name, r in (("per-image augmentation, eager (DC)", ref),
                     ("batched augmentation, compiled (raygm)", new)):
         print(f"| {name} | {r['seconds_per_model']:.1f} | "
               f"{ref['seconds_per_model'] / r['seconds_per_model']:.2f}x | "
+              f"{floor / r['seconds_per_model']:.2f} | "
               f"{100 * statistics.fmean(r['accs']):.2f} ± {100 * statistics.pstdev(r['accs']):.2f} |")
 
 

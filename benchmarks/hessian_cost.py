@@ -29,7 +29,10 @@ def measure(args) -> dict:
     from raygm.distill import Distillation
 
     data = load_dataset("MNIST", args.data_dir, download=False)
+    # eager for every mode: exact and hvp need the real side's double backward, which
+    # compiled graphs lack, so only eager compares like with like
     config = RunConfig(ipc=args.ipc, outer_loop=1, batch_real=args.batch_real, seed=0,
+                       execution="eager",
                        hessian=args.mode, hessian_weight=0.1 if args.mode != "none" else 0.0,
                        hessian_curvature=args.curvature, hessian_probes=args.probes)
     run = Distillation(config, data)

@@ -29,6 +29,9 @@ class Distillation:
     def __init__(self, config: RunConfig, data: RealData):
         self.config = config
         self.device = resolve_device(config.device)
+        if self.device.type == "cuda" and config.execution == "compiled":
+            # TF32 matmuls and convolutions on GPUs that have them (a process-wide setting)
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.data = data.to(self.device)
         torch.manual_seed(config.seed)
         self.images = init_synthetic(config.init, data, config.ipc).to(self.device)
@@ -38,10 +41,11 @@ class Distillation:
                                        momentum=config.momentum_img)
         self.iteration = 0
         # One network object, re-initialised every iteration, so that its compiled version
-        # (real-data side only: compiled graphs have no double backward) is built once.
+        # is built once. It serves everything without double backward (compiled graphs have
+        # none): real-data gradients and inner-loop training.
         self.net = build_model(config.model, data.channels, data.num_classes, data.im_size,
                                config).to(self.device)
-        self.real_net = compiled(self.net, config)
+        self.compiled_net = compiled(self.net, config)
 
     def fresh_network(self) -> nn.Module:
         """The network, re-initialised in place exactly as a newly built one would be."""
@@ -69,8 +73,8 @@ class Distillation:
             first, higher = [], []
             for k in range(data.num_classes):
                 real = data.sample(k, c.batch_real)
-                g_real = class_gradient(net if real_graph else self.real_net, real, k, params,
-                                        create_graph=real_graph)
+                g_real = class_gradient(net if real_graph else self.compiled_net, real, k,
+                                        params, create_graph=real_graph)
                 g_syn = class_gradient(net, self.images[k * ipc:(k + 1) * ipc], k, params,
                                        create_graph=True)
                 first.append(match_loss(g_syn, [g.detach() for g in g_real], c.distance))
@@ -87,7 +91,8 @@ class Distillation:
             higher_loss += higher.detach()
             if ol == outer - 1:
                 break
-            train_epochs(net, opt_net, self.images.detach(), self.labels, inner, c.batch_train)
+            train_epochs(self.compiled_net, opt_net, self.images.detach(), self.labels, inner,
+                         c.batch_train)
         self.iteration += 1
         first_loss, higher_loss = (first_loss / outer).tolist(), (higher_loss / outer).tolist()
         return {"iteration": self.iteration, "loss": sum(first_loss) + sum(higher_loss),
