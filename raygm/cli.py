@@ -57,14 +57,19 @@ def cmd_distill(args: argparse.Namespace) -> None:
         if run.iteration in config.eval_points:
             writer.save_grid(run.images, run.iteration)
             writer.save_synthetic(run.state_dict())
-            for record in (run.evaluate() if config.eval_models else []):
-                if baseline:
-                    record["retained"] = record["acc_mean"] / baseline
-                writer.log_evaluation(record)
-                evals.append(record)
-                bar.write(f"iteration {record['iteration']}: {record['arch']} accuracy "
-                          f"{100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f}% "
-                          f"({record['seconds_per_model']:.1f} s per network)")
+            if config.eval_models:
+                bar.set_description(f"evaluating {config.eval_models} networks x "
+                                    f"{len(config.eval_architectures)} architectures")
+                bar.refresh()
+                for record in run.evaluate():
+                    if baseline:
+                        record["retained"] = record["acc_mean"] / baseline
+                    writer.log_evaluation(record)
+                    evals.append(record)
+                    bar.write(f"iteration {record['iteration']}: {record['arch']} accuracy "
+                              f"{100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f}% "
+                              f"({record['seconds_per_model']:.1f} s per network)")
+                bar.set_description("distill")
         if run.iteration == config.iterations:
             break
         record = run.step()
