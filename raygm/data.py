@@ -84,14 +84,14 @@ class RealData:
 
     def to_pixels(self, images: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation: pixel values, nominally in [0, 1]."""
-        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
-        return images * std + mean
+        return images * _per_channel(self.std, images) + _per_channel(self.mean, images)
 
     def from_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, device=pixels.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=pixels.device).view(1, -1, 1, 1)
-        return (pixels - mean) / std
+        return (pixels - _per_channel(self.mean, pixels)) / _per_channel(self.std, pixels)
+
+
+def _per_channel(values: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, device=like.device).view(1, -1, 1, 1)
 
 
 def _open(cls, root: Path, name: str, train: bool, download: bool, expected: list[str]):
@@ -133,7 +133,6 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
     for train in (True, False):
         raw, labels = _as_tensors(_open(cls, root, name, train, download, expected), name)
         pixels = raw.float().div_(255)
-        m = torch.tensor(mean).view(1, -1, 1, 1)
-        s = torch.tensor(std).view(1, -1, 1, 1)
-        split[train] = (pixels.sub_(m).div_(s).contiguous(), labels)
+        split[train] = (pixels.sub_(_per_channel(mean, pixels)).div_(_per_channel(std, pixels))
+                        .contiguous(), labels)
     return RealData(name, *split[True], *split[False], mean=mean, std=std)
