@@ -46,6 +46,7 @@ class Distillation:
         self.net = build_model(config.model, data.channels, data.num_classes, data.im_size,
                                config).to(self.device)
         self.compiled_net = compiled(self.net, config)
+        self.batchnorm = has_batchnorm(self.net)
 
     def fresh_network(self) -> nn.Module:
         """The network, re-initialised in place exactly as a newly built one would be."""
@@ -67,7 +68,7 @@ class Distillation:
         first_loss = torch.zeros(data.num_classes, device=self.device)
         higher_loss = torch.zeros(data.num_classes, device=self.device)
         for ol in range(outer):
-            if has_batchnorm(net):  # statistics from a real batch, then frozen (as DC)
+            if self.batchnorm:  # statistics from a real batch, then frozen (as DC)
                 freeze_batchnorm(net, torch.cat([data.sample(k, c.bn_batch)
                                                  for k in range(data.num_classes)]))
             first, higher = [], []

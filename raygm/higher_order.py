@@ -28,6 +28,12 @@ def _dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
     return sum((x * y).sum() for x, y in zip(a, b))
 
 
+def _quadratic(v: Sequence[torch.Tensor], mv: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Value vᵀMv, gradient 2(∂v)ᵀMv, given Mv computed from a detached v (M symmetric)."""
+    vmv = _dot(v, mv)
+    return 2 * vmv - vmv.detach()
+
+
 def gauss_newton_quadratic(net: nn.Module, params: Sequence[torch.Tensor], real: torch.Tensor,
                            v: Sequence[torch.Tensor]) -> torch.Tensor:
     """vᵀGv for the cross-entropy's Gauss–Newton matrix on the real batch, with the exact
@@ -40,17 +46,14 @@ def gauss_newton_quadratic(net: nn.Module, params: Sequence[torch.Tensor], real:
     p = F.softmax(logits.detach(), dim=1)
     # (diag p − ppᵀ) Jv per image, averaged over the batch like the loss
     h_jv = (p * jv - p * (p * jv).sum(1, keepdim=True)) / len(real)
-    gv = torch.autograd.grad(logits, params, h_jv)
-    vgv = _dot(v, gv)
-    return 2 * vgv - vgv.detach()
+    return _quadratic(v, torch.autograd.grad(logits, params, h_jv))
 
 
 def exact_quadratic(g_real_graph: Sequence[torch.Tensor], params: Sequence[torch.Tensor],
                     v: Sequence[torch.Tensor]) -> torch.Tensor:
     """vᵀ H_real v with the exact gradient in v, from one Hessian-vector product."""
-    hv = torch.autograd.grad(_dot(g_real_graph, [x.detach() for x in v]), params)
-    vhv = _dot(v, hv)
-    return 2 * vhv - vhv.detach()
+    return _quadratic(v, torch.autograd.grad(_dot(g_real_graph, [x.detach() for x in v]),
+                                             params))
 
 
 def rademacher_probes(params: Sequence[torch.Tensor], k: int) -> list[list[torch.Tensor]]:
