@@ -12,6 +12,7 @@ from typing import get_args, get_origin, get_type_hints
 from tqdm import tqdm
 
 from .config import ConfigError, RunConfig
+from .study import StudyError
 
 
 def _flag_type(hint):
@@ -100,6 +101,28 @@ def cmd_baseline(args: argparse.Namespace) -> None:
             json.dump(result, f)
 
 
+def cmd_study(args: argparse.Namespace) -> None:
+    from . import tuning
+
+    if args.action == "status":
+        print(tuning.format_table(tuning.trial_table(args.path)))
+        front = tuning.pareto_front(args.path)
+        if front:
+            print("\nOptuna best trials (the Pareto front with two objectives):")
+            print(tuning.format_table(front))
+        return
+    if args.action == "launch":
+        results = tuning.launch(args.path, args.storage, args.address, args.data_dir,
+                                args.optuna_storage)
+    else:
+        results = tuning.resume(args.path, args.address)
+    print(tuning.format_table(tuning.trial_table(results.experiment_path)))
+    print(f"study: {results.experiment_path}")
+    if results.errors:
+        sys.exit(f"raygm study: {len(results.errors)} trial(s) failed; "
+                 f"`raygm study resume {results.experiment_path}` retries them")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="raygm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -120,10 +143,26 @@ def main(argv: list[str] | None = None) -> None:
     baseline.add_argument("--epochs", type=int, default=5)
     baseline.add_argument("--out", help="write the result as JSON here")
     baseline.set_defaults(func=cmd_baseline)
+    study = sub.add_parser("study", help="launch, resume or inspect a study on Ray")
+    actions = study.add_subparsers(dest="action", required=True)
+    launch = actions.add_parser("launch", parents=[common], help="start a study from a YAML file")
+    launch.add_argument("path", metavar="FILE", help="study file, e.g. studies/smoke.yaml")
+    launch.add_argument("--storage", help="where studies go: a folder (default runs/studies) "
+                                          "or any URI Ray Tune accepts (s3://, gs://, ...)")
+    launch.add_argument("--optuna-storage", help="Optuna storage URL (default: SQLite "
+                                                 "optuna.db in the study folder)")
+    resume = actions.add_parser("resume", help="continue an interrupted study")
+    resume.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
+    for action in (launch, resume):
+        action.add_argument("--address", help="Ray cluster: 'auto' or ray://host:port "
+                                              "(default: a local Ray started in-process)")
+    status = actions.add_parser("status", help="print a table of the study's trials")
+    status.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
+    study.set_defaults(func=cmd_study)
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError) as exc:
+    except (ConfigError, StudyError, FileNotFoundError, FileExistsError) as exc:
         sys.exit(f"raygm {args.command}: error: {exc}")
 
 

@@ -32,6 +32,19 @@ def image_grid(images: torch.Tensor, data: RealData, scale: int = 3) -> torch.Te
     return make_grid(pixels, nrow=data.num_classes, padding=2, pad_value=1.0)
 
 
+def save_grid(images: torch.Tensor, data: RealData, folder: Path, iteration: int) -> Path:
+    path = Path(folder) / f"grid_iter{iteration:05d}.png"
+    save_image(image_grid(images, data), path)
+    return path
+
+
+def save_synthetic(state: dict, folder: Path) -> Path:
+    """The synthetic set alone (what users load), from a Distillation.state_dict()."""
+    path = Path(folder) / "synthetic.pt"
+    atomic_save({k: state[k] for k in ("images", "labels", "config", "iteration")}, path)
+    return path
+
+
 class RunWriter:
     def __init__(self, out: str | os.PathLike, config: RunConfig, data: RealData):
         self.out, self.data = Path(out), data
@@ -57,13 +70,10 @@ class RunWriter:
         self._append("evals.csv", {**record, "accs": ";".join(f"{a:.4f}" for a in record["accs"])})
 
     def save_grid(self, images: torch.Tensor, iteration: int) -> Path:
-        path = self.out / f"grid_iter{iteration:05d}.png"
-        save_image(image_grid(images, self.data), path)
-        return path
+        return save_grid(images, self.data, self.out, iteration)
 
     def save_synthetic(self, state: dict) -> None:
-        atomic_save({k: state[k] for k in ("images", "labels", "config", "iteration")},
-                    self.out / "synthetic.pt")
+        save_synthetic(state, self.out)
 
     def close(self, summary: dict) -> None:
         for f, _ in self._files.values():

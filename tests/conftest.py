@@ -17,8 +17,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-@pytest.fixture
-def mnist_dir(tmp_path):
+def write_tiny_mnist(root: Path) -> Path:
     """A tiny MNIST in torchvision's layout: 10 classes, 6 train and 2 test images each.
 
     Each class is a bright square at its own position, so it is learnable."""
@@ -34,9 +33,14 @@ def mnist_dir(tmp_path):
 
     for prefix, n in (("train", 6), ("t10k", 2)):
         images, labels = split(n)
-        write_idx(tmp_path / "MNIST/raw" / f"{prefix}-images-idx3-ubyte", images)
-        write_idx(tmp_path / "MNIST/raw" / f"{prefix}-labels-idx1-ubyte", labels)
-    return tmp_path
+        write_idx(root / "MNIST/raw" / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(root / "MNIST/raw" / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+@pytest.fixture
+def mnist_dir(tmp_path):
+    return write_tiny_mnist(tmp_path)
 
 
 def make_real_data(num_classes=4, per_class=12, channels=1, size=8, seed=0) -> RealData:

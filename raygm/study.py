@@ -1,0 +1,267 @@
+"""A study file: what to vary, how to search it, and what each trial may use.
+
+Pure Python (no Ray): a study is read and fully validated, every value checked against
+RunConfig, before Ray is started. See studies/*.yaml for examples and README for the keys.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, RunConfig
+
+OBJECTIVE_METRICS = ("acc_mean", "loss", "distill_seconds")
+MODES = ("max", "min")
+SCHEDULERS = ("none", "asha")
+DISTRIBUTIONS = ("choice", "uniform", "loguniform")
+TOP_KEYS = ("name", "description", "fixed", "grid", "search", "trials", "repeats",
+            "objectives", "resources", "max_concurrent", "scheduler", "checkpoint_every",
+            "max_failures", "sampler_seed")
+
+
+class StudyError(ValueError):
+    """A study file has a key or value it does not allow."""
+
+    def __init__(self, file: str, key: str, value: Any, allowed: str):
+        super().__init__(f"{file}: '{key}' = {value!r} is invalid; allowed: {allowed}")
+        self.file, self.key = file, key
+
+
+@dataclass
+class Study:
+    name: str
+    fixed: dict[str, Any] = field(default_factory=dict)
+    grid: list[dict[str, list]] = field(default_factory=list)  # a union of full factorials
+    search: dict[str, dict[str, list]] = field(default_factory=dict)
+    trials: int = 1
+    repeats: int = 1
+    objectives: list[dict[str, str]] = field(
+        default_factory=lambda: [{"metric": "acc_mean", "mode": "max"}])
+    resources: dict[str, float] = field(default_factory=lambda: {"cpu": 1, "gpu": 0})
+    max_concurrent: int = 0  # 0: as many as the resources allow
+    scheduler: dict[str, Any] = field(default_factory=lambda: {"name": "none"})
+    checkpoint_every: int = 10
+    max_failures: int = 2
+    sampler_seed: int = 0
+    description: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "search" if self.search else "grid"
+
+    @property
+    def factors(self) -> list[str]:
+        """The config fields the study varies, in the order the file names them."""
+        keys = [k for block in self.grid for k in block] + list(self.search)
+        return list(dict.fromkeys(keys))
+
+    @property
+    def grid_points(self) -> list[dict[str, Any]]:
+        return [dict(zip(block, combo)) for block in self.grid
+                for combo in itertools.product(*block.values())]
+
+    @property
+    def metric(self) -> str | list[str]:
+        metrics = [o["metric"] for o in self.objectives]
+        return metrics[0] if len(metrics) == 1 else metrics
+
+    @property
+    def mode(self) -> str | list[str]:
+        modes = [o["mode"] for o in self.objectives]
+        return modes[0] if len(modes) == 1 else modes
+
+    @property
+    def num_trials(self) -> int:
+        return (len(self.grid_points) if self.kind == "grid" else self.trials) * self.repeats
+
+    def sampled(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The varied settings of a trial from its Ray Tune config (see tuning.param_space)."""
+        return dict(params["point"]) if self.kind == "grid" else \
+            {k: params[k] for k in self.search}
+
+    def run_config(self, sampled: dict[str, Any], repeat: int) -> RunConfig:
+        """The trial's configuration: fixed settings, the sampled ones, a seed per repeat."""
+        values = {**self.fixed, **sampled}
+        values["seed"] = values.get("seed", 0) + repeat
+        return RunConfig.from_dict(values)
+
+    def space(self) -> dict[str, dict]:
+        """What varies, for the exported metadata and the analysis scripts."""
+        grid = {k: list(dict.fromkeys(p[k] for p in self.grid_points if k in p))
+                for k in self.factors if k not in self.search}
+        return {**{k: {"grid": v} for k, v in grid.items()}, **self.search}
+
+
+def load_study(path: str | Path) -> Study:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise StudyError(str(path), "(whole file)", "unreadable", f"valid YAML ({exc})") from None
+    return parse_study(raw, str(path))
+
+
+def parse_study(raw: Any, file: str) -> Study:
+    def fail(key, value, allowed):
+        raise StudyError(file, key, value, allowed)
+
+    def typed(key, value, kind, allowed):
+        if not isinstance(value, kind) or isinstance(value, bool):
+            fail(key, value, allowed)
+        return value
+
+    typed("(top level)", raw, dict, "a mapping of study keys")
+    for key in raw:
+        if key not in TOP_KEYS:
+            fail(key, raw[key], "one of " + ", ".join(TOP_KEYS))
+    if "name" not in raw:
+        fail("name", None, "a study name (letters, digits, - and _)")
+    name = typed("name", raw["name"], str, "a study name (letters, digits, - and _)")
+    if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+        fail("name", name, "a study name (letters, digits, - and _)")
+    study = Study(name=name, description=raw.get("description", ""))
+    config_keys = {f.name for f in fields(RunConfig)}
+
+    def config_key(section, key):
+        if key not in config_keys:
+            fail(f"{section}.{key}", None, "a run config field: " + ", ".join(sorted(config_keys)))
+
+    def check_config(section, values, suffix=""):
+        """Every value must make a valid RunConfig together with the fixed settings."""
+        try:
+            RunConfig.from_dict({**study.fixed, **values})
+        except ConfigError as exc:
+            fail(f"{section}.{exc.field}{suffix}",
+                 values.get(exc.field, study.fixed.get(exc.field)), str(exc))
+
+    study.fixed = typed("fixed", raw.get("fixed", {}), dict, "a mapping of run config fields")
+    for key in study.fixed:
+        config_key("fixed", key)
+    check_config("fixed", {})
+
+    grid = raw.get("grid", [])
+    study.grid = typed("grid", [grid] if isinstance(grid, dict) and grid else grid or [], list,
+                       "a mapping field -> list of values, or a list of such mappings")
+    study.search = typed("search", raw.get("search", {}), dict,
+                         "a mapping: field -> {choice|uniform|loguniform: [...]}")
+    if study.grid and study.search:
+        fail("grid", list(study.grid), "either grid (a full factorial) or search, not both")
+    for block in study.grid:
+        typed("grid", block, dict, "mappings field -> list of values")
+        for key, values in block.items():
+            config_key("grid", key)
+            typed(f"grid.{key}", values, list, "a non-empty list of values")
+            if not values:
+                fail(f"grid.{key}", values, "a non-empty list of values")
+    for point in study.grid_points:
+        check_config("grid", point)
+    for key, spec in study.search.items():
+        config_key("search", key)
+        where = f"search.{key}"
+        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+            fail(where, spec, "one of {choice: [v, ...]}, {uniform: [low, high]}, "
+                              "{loguniform: [low, high]}")
+        (dist, values), = spec.items()
+        typed(f"{where}.{dist}", values, list, "a list")
+        if dist == "choice":
+            if not values:
+                fail(f"{where}.choice", values, "a non-empty list of values")
+            for v in values:
+                check_config("search", {key: v}, ".choice")
+        else:
+            if len(values) != 2 or not all(isinstance(v, (int, float)) for v in values) \
+                    or not values[0] < values[1] or (dist == "loguniform" and values[0] <= 0):
+                fail(f"{where}.{dist}", values, "[low, high] with low < high"
+                     + (" and low > 0" if dist == "loguniform" else ""))
+            for v in values:
+                check_config("search", {key: v}, f".{dist}")
+
+    study.trials = typed("trials", raw.get("trials", 1), int, "an integer >= 1")
+    study.repeats = typed("repeats", raw.get("repeats", 1), int, "an integer >= 1")
+    study.max_concurrent = typed("max_concurrent", raw.get("max_concurrent", 0), int,
+                                 "an integer >= 0 (0: no limit beyond resources)")
+    study.checkpoint_every = typed("checkpoint_every", raw.get("checkpoint_every", 10), int,
+                                   "an integer >= 1 (iterations between checkpoints)")
+    study.max_failures = typed("max_failures", raw.get("max_failures", 2), int,
+                               "an integer >= 0 (retries of a failed trial)")
+    study.sampler_seed = typed("sampler_seed", raw.get("sampler_seed", 0), int, "an integer")
+    for key, low in (("trials", 1), ("repeats", 1), ("max_concurrent", 0),
+                     ("checkpoint_every", 1), ("max_failures", 0)):
+        if getattr(study, key) < low:
+            fail(key, getattr(study, key), f"an integer >= {low}")
+    if "trials" in raw and not study.search:
+        fail("trials", study.trials, "only with search (a grid runs every combination)")
+
+    objectives = typed("objectives", raw.get("objectives", study.objectives), list,
+                       "a list of one or two {metric, mode}")
+    if not 1 <= len(objectives) <= 2:
+        fail("objectives", objectives, "one or two {metric, mode}")
+    for i, o in enumerate(objectives):
+        if not isinstance(o, dict) or set(o) != {"metric", "mode"}:
+            fail(f"objectives[{i}]", o, "{metric: ..., mode: max|min}")
+        if o["metric"] not in OBJECTIVE_METRICS:
+            fail(f"objectives[{i}].metric", o["metric"], ", ".join(OBJECTIVE_METRICS))
+        if o["mode"] not in MODES:
+            fail(f"objectives[{i}].mode", o["mode"], ", ".join(MODES))
+    study.objectives = objectives
+
+    resources = typed("resources", raw.get("resources", study.resources), dict,
+                      "{cpu: number > 0, gpu: number >= 0}")
+    for key, value in resources.items():
+        if key not in ("cpu", "gpu"):
+            fail(f"resources.{key}", value, "cpu, gpu")
+        typed(f"resources.{key}", value, (int, float), "a number")
+    study.resources = {"cpu": resources.get("cpu", 1), "gpu": resources.get("gpu", 0)}
+    if not study.resources["cpu"] > 0:
+        fail("resources.cpu", study.resources["cpu"], "a number > 0")
+    gpu = study.resources["gpu"]
+    if gpu < 0 or (gpu > 1 and gpu != int(gpu)):
+        fail("resources.gpu", gpu, "0, a fraction in (0, 1] such as 0.25, or a whole number")
+
+    scheduler = raw.get("scheduler", study.scheduler)
+    if isinstance(scheduler, str):
+        scheduler = {"name": scheduler}
+    typed("scheduler", scheduler, dict, "none, asha or {name: asha, grace_period, "
+                                         "reduction_factor}")
+    for key in scheduler:
+        if key not in ("name", "grace_period", "reduction_factor"):
+            fail(f"scheduler.{key}", scheduler[key], "name, grace_period, reduction_factor")
+    if scheduler.get("name") not in SCHEDULERS:
+        fail("scheduler.name", scheduler.get("name"), ", ".join(SCHEDULERS))
+    for key in ("grace_period", "reduction_factor"):
+        if key in scheduler and (not isinstance(scheduler[key], int) or scheduler[key] < 1
+                                 or (key == "reduction_factor" and scheduler[key] < 2)):
+            fail(f"scheduler.{key}", scheduler[key],
+                 "an integer >= " + ("2" if key == "reduction_factor" else "1 (iterations)"))
+    study.scheduler = scheduler
+
+    # Combinations Ray Tune cannot honour, rejected here rather than mid-study.
+    if scheduler["name"] == "asha" and len(objectives) == 2:
+        fail("scheduler.name", "asha", "none with two objectives (ASHA stops on one metric)")
+    if scheduler["name"] == "asha" and study.search and study.repeats > 1:
+        fail("scheduler.name", "asha", "none when a search has repeats > 1 (repeats are "
+                                       "averaged over complete trials)")
+    if study.search and study.repeats > 1 and len(objectives) == 2:
+        fail("repeats", study.repeats, "1 in a two-objective search")
+    if any(o["metric"] == "acc_mean" for o in objectives) and 0 in _values(study, "eval_models"):
+        fail("eval_models", 0, "an integer >= 1 when an objective is acc_mean")
+    points = study.fixed.get("eval_at")
+    for iterations in _values(study, "iterations"):
+        if points is not None and iterations not in points:
+            fail("fixed.eval_at", points, f"evaluation points that include the last iteration "
+                                          f"({iterations}), where the objectives are measured")
+    return study
+
+
+def _values(study: Study, key: str) -> list:
+    """Every value a config field takes in the study."""
+    if study.kind == "grid" and key in study.factors:
+        default = study.fixed.get(key, getattr(RunConfig(), key))
+        return [p.get(key, default) for p in study.grid_points]
+    if key in study.search:
+        return list(next(iter(study.search[key].values())))
+    return [study.fixed.get(key, getattr(RunConfig(), key))]

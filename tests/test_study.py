@@ -1,0 +1,98 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from raygm.study import StudyError, load_study, parse_study
+
+STUDIES = sorted(Path(__file__).parents[1].glob("studies/*.yaml"))
+
+
+def study(**changes):
+    raw = {"name": "t", "fixed": {"iterations": 4, "eval_at": [0, 4]},
+           "grid": {"init": ["noise", "real"]}}
+    raw.update(changes)
+    return raw
+
+
+def error(raw) -> StudyError:
+    with pytest.raises(StudyError) as info:
+        parse_study(raw, "x.yaml")
+    return info.value
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=[p.name for p in STUDIES])
+def test_shipped_studies_are_valid(path):
+    s = load_study(path)
+    assert s.num_trials >= 1 and s.factors
+    for point in s.grid_points or [{}]:
+        s.run_config(point, s.repeats - 1)  # every trial's config is a valid RunConfig
+
+
+def test_the_seed_studies_are_shipped():
+    names = {p.stem for p in STUDIES}
+    assert {"smoke", "models", "init", "hessian", "search"} <= names
+    assert set(load_study(Path(STUDIES[0]).parent / "models.yaml").space()["model"]["grid"]) \
+        == {"MLP", "ConvNet", "LeNet"}
+    assert len(load_study(Path(STUDIES[0]).parent / "init.yaml").space()["init"]["grid"]) >= 5
+
+
+def test_grid_union_repeats_and_seeds():
+    s = parse_study(study(grid=[{"hessian": ["none"]},
+                                {"hessian": ["hvp", "curvature"], "hessian_weight": [0.1, 1.0]}],
+                          repeats=3), "x.yaml")
+    assert len(s.grid_points) == 5 and s.num_trials == 15
+    assert s.factors == ["hessian", "hessian_weight"]
+    assert [s.run_config({}, r).seed for r in range(3)] == [0, 1, 2]
+    assert s.run_config({"hessian": "hvp", "hessian_weight": 0.1}, 0).uses_hessian
+
+
+@pytest.mark.parametrize("raw, key, allowed", [
+    (study(colour="red"), "colour", "one of name"),
+    (study(fixed={"iterations": 4, "eval_at": [0, 4], "lr": 1}), "fixed.lr", "run config field"),
+    (study(fixed={"iterations": "many"}), "fixed.iterations", "int"),
+    (study(grid={"init": ["noise", "purple"]}), "grid.init", "noise, real, black"),
+    (study(grid={"model": []}), "grid.model", "non-empty list"),
+    (study(grid={}, search={"model": {"choice": ["MLP", "GPT"]}}), "search.model.choice", "MLP"),
+    (study(grid={}, search={"lr_img": {"normal": [0, 1]}}), "search.lr_img", "loguniform"),
+    (study(grid={}, search={"lr_img": {"loguniform": [0, 1]}}), "search.lr_img.loguniform",
+     "low > 0"),
+    (study(grid={}, search={"hessian_weight": {"uniform": [-1, 1]}}),
+     "search.hessian_weight.uniform", ">= 0"),
+    (study(search={"lr_img": {"uniform": [0.1, 1]}}), "grid", "not both"),
+    (study(repeats=0), "repeats", ">= 1"),
+    (study(trials=5), "trials", "only with search"),
+    (study(objectives=[{"metric": "accuracy", "mode": "max"}]), "objectives[0].metric",
+     "acc_mean"),
+    (study(objectives=[{"metric": "acc_mean", "mode": "up"}]), "objectives[0].mode", "max, min"),
+    (study(resources={"cpu": 1, "tpu": 1}), "resources.tpu", "cpu, gpu"),
+    (study(resources={"cpu": 0}), "resources.cpu", "> 0"),
+    (study(resources={"gpu": 1.5}), "resources.gpu", "fraction"),
+    (study(scheduler="hyperband"), "scheduler.name", "none, asha"),
+    (study(scheduler={"name": "asha", "reduction_factor": 1}), "scheduler.reduction_factor",
+     ">= 2"),
+    (study(scheduler="asha", objectives=[{"metric": "acc_mean", "mode": "max"},
+                                         {"metric": "distill_seconds", "mode": "min"}]),
+     "scheduler.name", "two objectives"),
+    (study(fixed={"iterations": 4, "eval_at": [0, 2]}), "fixed.eval_at", "last iteration"),
+    (study(fixed={"iterations": 4, "eval_at": [0, 4], "eval_models": 0}), "eval_models",
+     ">= 1"),
+    (study(name="my study!"), "name", "letters, digits"),
+])
+def test_bad_study_files_name_file_key_and_allowed_values(raw, key, allowed):
+    e = error(raw)
+    assert e.file == "x.yaml" and e.key == key, str(e)
+    assert allowed in str(e) and "x.yaml" in str(e)
+
+
+def test_unreadable_yaml_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: a\nfixed: {iterations: [1, 2\n")
+    with pytest.raises(StudyError, match="broken.yaml.*valid YAML"):
+        load_study(path)
+
+
+def test_study_file_round_trips_through_yaml(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(study(repeats=2)))
+    assert load_study(path).num_trials == 4

@@ -1,0 +1,234 @@
+"""Studies end to end on real (small) Ray clusters started by the tests."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+import torch
+import yaml
+from ray import tune
+from ray.cluster_utils import Cluster
+
+from raygm import tuning
+from raygm.data import load_dataset
+from raygm.distill import Distillation
+from raygm.study import load_study
+
+from conftest import write_tiny_mnist
+
+# A study small enough for a test: a width-8 ConvNet on the tiny 10-class MNIST.
+TINY = {"dataset": "MNIST", "model": "ConvNet", "net_width": 8, "net_depth": 2,
+        "iterations": 3, "batch_real": 4, "batch_train": 8, "eval_at": [0, 3],
+        "eval_models": 1, "eval_epochs": 3, "execution": "eager"}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(write_tiny_mnist(tmp_path_factory.mktemp("data")))
+
+
+def write_study(folder: Path, **keys) -> str:
+    raw = {"name": "tiny", "fixed": dict(TINY), "resources": {"cpu": 0.5, "gpu": 0.25}}
+    raw.update(keys)
+    path = folder / f"{raw['name']}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+class Concurrency(tune.Callback):
+    """The most trials started and not yet finished at once, and every result."""
+
+    def __init__(self):
+        self.running, self.most, self.results = 0, 0, []
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.running += 1
+        self.most = max(self.most, self.running)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.running -= 1
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.results.append(result)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """2 CPUs and one declared GPU: 0.25-GPU trials are placed four at a time and fall
+    back to the CPU, because this machine has no GPU."""
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def test_grid_study_runs_fractional_gpu_trials_four_at_a_time(local_ray, tmp_path, data_dir):
+    watch = Concurrency()
+    # long enough (a few seconds) that the first trial is still running when the fourth starts
+    fixed = {**TINY, "iterations": 30, "eval_at": [0, 30]}
+    results = tuning.launch(write_study(tmp_path, fixed=fixed, grid={"init": ["noise", "real"]},
+                                        repeats=2),
+                            storage=str(tmp_path / "out"), data_dir=data_dir, callbacks=[watch])
+    assert not results.errors and len(results) == 4
+    assert watch.most == 4
+    finals = [r.metrics for r in results]
+    assert {m["seed"] for m in finals} == {0, 1}
+    assert all(m["iteration"] == 30 and 0 <= m["acc_mean"] <= 1 and m["device"] == "cpu"
+               for m in finals)
+    evaluated = [r for r in watch.results if r["evaluated"]]
+    assert sorted({r["iteration"] for r in evaluated}) == [0, 30]
+    assert all(f"loss_class_{k}" in r for r in watch.results if r["iteration"] > 0 for k in range(10))
+    path = results.experiment_path
+    table = tuning.trial_table(path)
+    assert [row["status"] for row in table] == ["TERMINATED"] * 4
+    assert sorted(row["init"] for row in table) == ["noise", "noise", "real", "real"]
+    # the final checkpoint holds the synthetic set, its grid and the full run state
+    files = {p.name for p in Path(results[0].checkpoint.path).iterdir()}
+    assert {"state.pt", "synthetic.pt", "grid_iter00030.png"} <= files
+    with pytest.raises(FileExistsError, match="raygm study resume"):
+        tuning.launch(write_study(tmp_path, grid={"init": ["noise"]}),
+                      storage=str(tmp_path / "out"), data_dir=data_dir)
+
+
+def test_search_keeps_the_optuna_study_and_averages_repeats(local_ray, tmp_path, data_dir):
+    path = write_study(tmp_path, name="search",
+                       search={"lr_img": {"loguniform": [0.01, 1.0]},
+                               "init": {"choice": ["noise", "real"]}},
+                       trials=2, repeats=2, sampler_seed=3)
+    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
+    assert not results.errors and len(results) == 4
+    storage = f"sqlite:///{tmp_path / 'out' / 'search' / 'optuna.db'}"
+    study = optuna.load_study(study_name="search", storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 2
+    by_params = {}
+    for r in results:
+        key = (r.config["lr_img"], r.config["init"])
+        by_params.setdefault(key, []).append(r.metrics["acc_mean"])
+    for t in complete:  # Optuna sees the mean over the two seeds of each configuration
+        accs = by_params[(t.params["lr_img"], t.params["init"])]
+        assert len(accs) == 2 and t.value == pytest.approx(sum(accs) / 2)
+
+
+def test_two_objective_search_yields_a_pareto_front(local_ray, tmp_path, data_dir):
+    path = write_study(tmp_path, name="pareto", search={"batch_real": {"choice": [2, 8]}},
+                       trials=3, objectives=[{"metric": "acc_mean", "mode": "max"},
+                                             {"metric": "distill_seconds", "mode": "min"}])
+    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
+    assert not results.errors
+    front = tuning.pareto_front(results.experiment_path)
+    points = [(r.metrics["acc_mean"], r.metrics["distill_seconds"]) for r in results]
+    assert front and all(len(t["values"]) == 2 for t in front)
+    for t in front:  # nothing measured dominates a front member
+        acc, seconds = t["values"]
+        assert not any(a >= acc and s <= seconds and (a, s) != (acc, seconds) for a, s in points)
+
+
+class KillWorker(tune.Callback):
+    """SIGKILLs the trial's worker process once, when it reports `at`."""
+
+    def __init__(self, at):
+        self.at, self.killed, self.iterations = at, False, []
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.iterations.append(result["iteration"])
+        if not self.killed and result["iteration"] == self.at:
+            self.killed = True
+            os.kill(result["pid"], signal.SIGKILL)
+
+
+def test_trial_whose_worker_dies_resumes_to_the_uninterrupted_result(local_ray, tmp_path,
+                                                                        data_dir):
+    fixed = {**TINY, "iterations": 6, "eval_at": [6]}
+    kill = KillWorker(at=3)
+    results = tuning.launch(write_study(tmp_path, fixed=fixed, grid={"init": ["noise"]},
+                                        checkpoint_every=1, max_failures=1,
+                                        resources={"cpu": 1}),
+                            storage=str(tmp_path / "out"), data_dir=data_dir, callbacks=[kill])
+    assert kill.killed and not results.errors
+    # after the kill the trial went on from its checkpoint, not from the start
+    restart = kill.iterations.index(3) + 1
+    assert kill.iterations[restart:] and kill.iterations[restart] > 1
+    assert kill.iterations[-1] == 6
+    resumed = torch.load(Path(results[0].checkpoint.path) / "synthetic.pt")["images"]
+
+    study = load_study(write_study(tmp_path, fixed=fixed, grid={"init": ["noise"]}))
+    config = study.run_config({"init": "noise"}, 0).replace(device="cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the trial (1 CPU)
+    try:
+        run = Distillation(config, load_dataset("MNIST", data_dir, download=False))
+        for _ in range(6):
+            run.step()
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(resumed, run.images.detach())
+
+
+@pytest.fixture
+def no_local_ray():
+    """The tests below start their own Ray (a multi-node cluster, a driver process)."""
+    ray.shutdown()
+
+
+def test_study_on_a_multi_node_cluster(no_local_ray, tmp_path, data_dir):
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        ray.init(address=cluster.address)
+        results = tuning.launch(write_study(tmp_path, grid={"init": ["noise", "real"]},
+                                            resources={"cpu": 1}),
+                                storage=str(tmp_path / "out"), address=cluster.address,
+                                data_dir=data_dir)
+        assert not results.errors and len(results) == 2
+        # one CPU per node and one CPU per trial: the two trials ran on different nodes
+        assert len({r.metrics["node_id"] for r in results}) == 2
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def raygm(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "raygm.cli", *args], start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_ray, tmp_path,
+                                                                       data_dir):
+    fixed = {**TINY, "iterations": 8, "eval_at": [8]}
+    path = write_study(tmp_path, fixed=fixed, grid={"init": ["noise", "real", "white", "grey"]},
+                       resources={"cpu": 1}, max_concurrent=1)
+    study = tmp_path / "out" / "tiny"
+    driver = raygm("study", "launch", path, "--storage", str(tmp_path / "out"),
+                   "--data-dir", data_dir)
+    finished = []
+    deadline = time.time() + 240
+    while not finished and time.time() < deadline:
+        time.sleep(0.5)
+        if (study / "study.yaml").exists() and tune.Tuner.can_restore(str(study)):
+            finished = [r for r in tuning.trial_table(str(study)) if r["status"] == "TERMINATED"]
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    assert finished, "no trial finished before the deadline"
+    table = tuning.trial_table(str(study))
+    assert any(r["status"] != "TERMINATED" for r in table), "the driver finished before the kill"
+    done = {r["trial"]: (study / d.name / "result.json").read_bytes()
+            for r in table if r["status"] == "TERMINATED"
+            for d in study.iterdir() if r["trial"] in d.name}
+
+    resume = raygm("study", "resume", str(study))
+    output, _ = resume.communicate(timeout=300)
+    assert resume.returncode == 0, output
+    table = tuning.trial_table(str(study))
+    assert [r["status"] for r in table] == ["TERMINATED"] * 4
+    assert all(r["iteration"] == 8 for r in table)
+    for trial, before in done.items():  # finished trials were not run again
+        after = next(d for d in study.iterdir() if trial in d.name) / "result.json"
+        assert after.read_bytes() == before
+    launch = json.loads((study / "launch.json").read_text())
+    assert launch["data_dir"] == data_dir
