@@ -103,6 +103,7 @@ def cmd_baseline(args: argparse.Namespace) -> None:
 
 def cmd_study(args: argparse.Namespace) -> None:
     from . import tuning
+    from .export import export_study
 
     if args.action == "status":
         print(tuning.format_table(tuning.trial_table(args.path)))
@@ -117,10 +118,16 @@ def cmd_study(args: argparse.Namespace) -> None:
     else:
         results = tuning.resume(args.path, args.address)
     print(tuning.format_table(tuning.trial_table(results.experiment_path)))
-    print(f"study: {results.experiment_path}")
+    print(f"study: {results.experiment_path}\nresults: {export_study(results.experiment_path)}")
     if results.errors:
         sys.exit(f"raygm study: {len(results.errors)} trial(s) failed; "
                  f"`raygm study resume {results.experiment_path}` retries them")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from .export import export_study
+
+    print(f"wrote {export_study(args.path)}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,6 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     status = actions.add_parser("status", help="print a table of the study's trials")
     status.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
     study.set_defaults(func=cmd_study)
+    export = sub.add_parser("export", help="write a study's results as Parquet "
+                                           "(PATH/results; also done when a study ends)")
+    export.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
+    export.set_defaults(func=cmd_export)
     args = parser.parse_args(argv)
     try:
         args.func(args)

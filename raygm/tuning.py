@@ -180,14 +180,19 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def filesystem(folder: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """The file system of a local folder or URI, and the path on it."""
+    return pyarrow.fs.FileSystem.from_uri(absolute(folder))
+
+
 def write_text(folder: str, name: str, text: str) -> None:
-    fs, root = pyarrow.fs.FileSystem.from_uri(absolute(folder))
+    fs, root = filesystem(folder)
     fs.create_dir(root, recursive=True)
     with fs.open_output_stream(f"{root}/{name}") as f:
         f.write(text.encode())
 
 
 def read_text(folder: str, name: str) -> str:
-    fs, root = pyarrow.fs.FileSystem.from_uri(absolute(folder))
+    fs, root = filesystem(folder)
     with fs.open_input_stream(f"{root}/{name}") as f:
         return f.read().decode()

@@ -1,0 +1,293 @@
+"""Shared pieces of the analysis scripts: loading a RESULTS directory (written by
+`raygm export`), the command line, factor levels and their colours, 95% confidence
+intervals, Markdown tables, and how a script's figures and tables are written.
+
+Only trials with status TERMINATED are analysed: an unfinished trial's "final" accuracy
+comes from an earlier iteration than the others', so mixing them would bias every level.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # scripts run headless; set before pyplot is imported anywhere
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+FINISHED = "TERMINATED"
+MISSING = "n/a"
+
+
+@dataclass
+class Results:
+    root: Path
+    iterations: pd.DataFrame
+    trials: pd.DataFrame
+    study: dict
+
+    @property
+    def name(self) -> str:
+        return self.study["name"]
+
+    @property
+    def kind(self) -> str:
+        return self.study["kind"]
+
+    @property
+    def factors(self) -> list[str]:
+        return list(self.study.get("factors", []))
+
+    @property
+    def objectives(self) -> list[dict]:
+        return list(self.study["objectives"])
+
+    @property
+    def finished(self) -> pd.DataFrame:
+        return self.trials[self.trials["status"] == FINISHED]
+
+    def finished_iterations(self) -> pd.DataFrame:
+        return self.iterations[self.iterations["trial_id"].isin(self.finished["trial_id"])]
+
+    def is_continuous(self, factor: str) -> bool:
+        """Sampled from an interval, so (almost) every trial has its own value: no levels."""
+        space = self.study.get("space", {}).get(factor, {})
+        return "uniform" in space or "loguniform" in space
+
+    def resolve(self, path: str) -> Path:
+        """Grid paths are absolute or relative to RESULTS."""
+        return Path(path) if Path(path).is_absolute() else self.root / path
+
+
+def load(root: Path) -> Results:
+    root = Path(root)
+    return Results(root=root,
+                   iterations=pd.read_parquet(root / "iterations.parquet"),
+                   trials=pd.read_parquet(root / "trials.parquet"),
+                   study=json.loads((root / "study.json").read_text()))
+
+
+# --- command line -------------------------------------------------------------------------
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", metavar="RESULTS", type=Path,
+                   help="directory written by `raygm export` (iterations.parquet, "
+                        "trials.parquet, study.json)")
+    p.add_argument("--out", metavar="DIR", type=Path, required=True,
+                   help="directory for the PNGs and CSV tables (created if missing)")
+    p.add_argument("--factor", metavar="NAME", nargs="+",
+                   help="config fields to group by, one analysis each "
+                        "(default: the factors in study.json)")
+    p.add_argument("--metric", default="acc_mean",
+                   help="accuracy column: acc_mean (first evaluation architecture, the "
+                        "default) or acc_mean_<Arch>")
+    return p
+
+
+def setup(argv: list[str] | None, description: str) -> tuple[argparse.Namespace, Results, list[str]]:
+    """Parse the command line, load RESULTS, check the factors and metric, create --out."""
+    p = parser(description)
+    args = p.parse_args(argv)
+    results = load(args.results)
+    factors = args.factor or results.factors
+    unknown = [f for f in factors if f not in results.trials.columns]
+    if unknown:
+        p.error(f"unknown factor(s) {', '.join(unknown)}; factors are config columns of "
+                "trials.parquet")
+    if not args.metric.startswith("acc_mean") or args.metric not in results.trials.columns:
+        present = [c for c in results.trials.columns if c.startswith("acc_mean")]
+        p.error(f"--metric {args.metric!r} is not an accuracy column; present: {', '.join(present)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args, results, factors
+
+
+def run_per_factor(argv: list[str] | None, description: str, analyse) -> None:
+    """The main of a script with one analysis per factor: analyse(results, factor, out, metric)."""
+    args, results, factors = setup(argv, description)
+    if not factors:
+        print("study.json lists no factors: pass --factor NAME")
+    write([analyse(results, factor, args.out, args.metric) for factor in factors], args.out)
+
+
+# --- levels and colours -------------------------------------------------------------------
+
+def level_of(value):
+    """A hashable, comparable level: lists (eval_at, eval_archs) as tuples, missing as None."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _sort_key(level):
+    return (level is None, level if level is not None else 0)
+
+
+def levels(frame: pd.DataFrame, factor: str) -> list:
+    return sorted({level_of(v) for v in frame[factor]}, key=_sort_key)
+
+
+def by_level(frame: pd.DataFrame, factor: str):
+    """(level, rows of that level) in sorted level order."""
+    keys = frame[factor].map(level_of)
+    for level in levels(frame, factor):
+        yield level, frame[keys.map(lambda v: v == level)]
+
+
+def label(level) -> str:
+    if level is None:
+        return MISSING
+    if isinstance(level, float):
+        return f"{level:g}"
+    if isinstance(level, tuple):
+        return ",".join(map(label, level))
+    return str(level)
+
+
+def level_colours(results: Results, factor: str) -> dict:
+    """Same level, same colour in every plot: sorted levels of all trials (any status) map
+    in order onto a qualitative colormap, whatever subset a plot shows."""
+    all_levels = levels(results.trials, factor)
+    cmap = plt.get_cmap("tab10" if len(all_levels) <= 10 else "tab20")
+    return {level: cmap(i % cmap.N) for i, level in enumerate(all_levels)}
+
+
+def cannot_group(results: Results, factor: str) -> str | None:
+    """Why a factor has no levels to compare, or None when it has."""
+    if results.is_continuous(factor):
+        distinct = len(levels(results.finished, factor))
+        return (f"`{factor}` is sampled from an interval in this search ({distinct} distinct "
+                "values among finished trials), so it has no levels to compare; "
+                "see search.py for its scatter against accuracy.")
+    return None
+
+
+# --- statistics ---------------------------------------------------------------------------
+
+@dataclass
+class Interval:
+    """Mean with the half-width of its 95% Student-t confidence interval (NaN with one value)."""
+    n: int
+    mean: float
+    std: float
+    half: float
+
+
+def ci95(values) -> Interval:
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n < 2:
+        return Interval(n, float(x.mean()) if n else math.nan, math.nan, math.nan)
+    std = float(x.std(ddof=1))
+    return Interval(n, float(x.mean()), std, float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)))
+
+
+def single_trial_note(counts: dict) -> list[str]:
+    """Say which levels have one trial, hence no interval."""
+    lonely = [label(level) for level, n in counts.items() if n == 1]
+    return [f"one trial only, so no confidence interval: {', '.join(lonely)}"] if lonely else []
+
+
+def metric_label(metric: str) -> str:
+    """Axis label with unit for an accuracy or time column."""
+    if metric.startswith("acc_mean_"):
+        return f"test accuracy on {metric.removeprefix('acc_mean_')} (%)"
+    if metric == "acc_mean":
+        return "test accuracy (%)"
+    if metric == "distill_seconds":
+        return "distillation time (s)"
+    if metric == "wall_seconds":
+        return "wall time incl. evaluation (s)"
+    if metric == "loss":
+        return "matching loss"
+    return metric
+
+
+def iteration_axis(ax) -> None:
+    ax.set_xlabel("distillation iteration")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def absent(results: Results, metrics: list[str]) -> str | None:
+    """Why objectives cannot be read from trials.parquet, or None when they can."""
+    missing = [m for m in metrics if m not in results.trials.columns]
+    return f"not a column of trials.parquet: {', '.join(missing)}" if missing else None
+
+
+def in_units(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """A column in the unit of its label: accuracies (fractions) in %."""
+    return frame[metric] * 100.0 if metric.startswith("acc_mean") else frame[metric]
+
+
+# --- output -------------------------------------------------------------------------------
+
+@dataclass
+class Table:
+    name: str  # CSV file stem in --out
+    caption: str
+    frame: pd.DataFrame
+
+
+@dataclass
+class Section:
+    title: str
+    notes: list[str] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+
+def save_figure(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _cell(value) -> str:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ",".join(map(_cell, value))
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |"
+              for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def section_markdown(section: Section, level: int = 2) -> str:
+    parts = ["#" * level + " " + section.title]
+    parts += section.notes
+    parts += [f"![{section.title}]({image.name})" for image in section.images]
+    for table in section.tables:
+        parts += [f"{table.caption} (`{table.name}.csv`):", markdown_table(table.frame)]
+    return "\n\n".join(parts) + "\n"
+
+
+def write(sections: list[Section], out: Path) -> None:
+    """Write each section's tables as CSV next to its PNGs and say what was written."""
+    for section in sections:
+        print(f"== {section.title}")
+        for note in section.notes:
+            print(f"   {note}")
+        for image in section.images:
+            print(f"   wrote {image}")
+        for table in section.tables:
+            path = out / f"{table.name}.csv"
+            table.frame.to_csv(path, index=False)
+            print(f"   wrote {path}")

@@ -1,0 +1,154 @@
+"""For a search study (study.json kind "search"):
+
+1. Optuna parameter importance of the searched fields for the first objective: the finished
+   trials are rebuilt as an in-memory Optuna study (distributions from study.json "space")
+   and scored with PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator): how much each
+   field's distribution among the top 10% of trials differs from its distribution among all.
+   It is deterministic; Optuna's fANOVA would need scikit-learn, which raygm does not
+   depend on. Bar plot, importances summing to 1.
+2. λ (hessian_weight, log x axis; symmetric-log when some λ are 0) against final accuracy,
+   one dot per finished trial coloured by hessian mode.
+
+Writes importance.png/.csv and lambda_accuracy.png/.csv. For a grid study it says "not a
+search" and writes nothing.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+from optuna.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
+
+TARGET_QUANTILE = 0.1  # PED-ANOVA's default: importance for reaching the top 10%
+ADVISED_TOP_TRIALS = 5  # Optuna's advice for a stable PED-ANOVA
+
+
+def distribution(spec: dict):
+    """study.json space entry -> Optuna distribution."""
+    if "uniform" in spec:
+        return FloatDistribution(*spec["uniform"])
+    if "loguniform" in spec:
+        return FloatDistribution(*spec["loguniform"], log=True)
+    return CategoricalDistribution(spec.get("choice", spec.get("grid")))
+
+
+def optuna_study(results: common.Results) -> tuple[optuna.Study, list[str]]:
+    """Finished trials with the first objective as an in-memory study; notes on what was
+    left out (trials without the objective, values outside the declared space)."""
+    objective = results.objectives[0]
+    distributions = {name: distribution(spec) for name, spec in results.study["space"].items()}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
+    study = optuna.create_study(
+        direction="maximize" if objective["mode"] == "max" else "minimize",
+        study_name=results.name)
+    trials = results.finished
+    scored = trials.dropna(subset=[objective["metric"]])
+    notes = []
+    if len(scored) < len(trials):
+        notes.append(f"{len(trials) - len(scored)} finished trials without "
+                     f"`{objective['metric']}` left out.")
+    outside = []
+    for row in scored.itertuples(index=False):
+        # plain Python values as Optuna distributions hold them (numpy scalars, NaN -> None)
+        params = {name: common.level_of(getattr(row, name)) for name in distributions}
+        try:
+            study.add_trial(optuna.trial.create_trial(
+                params=params, distributions=distributions,
+                value=float(getattr(row, objective["metric"]))))
+        except ValueError as error:  # a value outside study.json's space
+            outside.append(f"{row.trial_id} ({error})")
+    if outside:
+        notes.append(f"{len(outside)} trials left out, values outside study.json's space: "
+                     + "; ".join(outside[:3]) + ("; ..." if len(outside) > 3 else "."))
+    return study, notes
+
+
+def importance(results: common.Results, out: Path) -> common.Section:
+    objective = results.objectives[0]
+    section = common.Section(f"Parameter importance for {objective['metric']} ({objective['mode']})")
+    reason = common.absent(results, [objective["metric"]])
+    if reason:
+        section.notes.append(f"no importance: {reason}.")
+        return section
+    study, section.notes = optuna_study(results)
+    n = len(study.trials)
+    if n < 2:
+        section.notes.append(f"{n} scored trial(s): importance needs at least 2.")
+        return section
+    top = math.ceil(TARGET_QUANTILE * n)
+    if top < ADVISED_TOP_TRIALS:
+        section.notes.append(f"only {top} trial(s) in the top {TARGET_QUANTILE:.0%} of {n}; "
+                             f"PED-ANOVA is unstable below {ADVISED_TOP_TRIALS}, so read these "
+                             "importances as rough.")
+    with warnings.catch_warnings():  # our note above says it better than Optuna's warnings
+        warnings.simplefilter("ignore")
+        scores = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(
+                target_quantile=TARGET_QUANTILE))
+    table = pd.DataFrame({"parameter": list(scores), "importance": list(scores.values())})
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(table) + 1.5))
+    ax.barh(table["parameter"][::-1], table["importance"][::-1], color="tab:blue")
+    ax.set_xlabel("importance (PED-ANOVA, fraction of total)")
+    ax.set_ylabel("searched config field")
+    ax.set_title(f"{results.name}: parameter importance for "
+                 f"{common.metric_label(objective['metric'])}\n{n} finished trials")
+    ax.grid(axis="x", alpha=0.3)
+    section.images.append(common.save_figure(fig, out / "importance.png"))
+    section.tables.append(common.Table("importance", "Parameter importances", table))
+    return section
+
+
+def lambda_accuracy(results: common.Results, out: Path, metric: str) -> common.Section:
+    section = common.Section("λ (hessian_weight) vs final accuracy")
+    trials = results.finished.dropna(subset=[metric])
+    if trials["hessian_weight"].nunique() < 2:
+        section.notes.append("λ (hessian_weight) takes one value here: nothing to scatter.")
+        return section
+    colours = common.level_colours(results, "hessian")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for mode, rows in common.by_level(trials, "hessian"):
+        ax.scatter(rows["hessian_weight"], common.in_units(rows, metric), color=colours[mode],
+                   label=f"{common.label(mode)} (n={len(rows)})", alpha=0.8)
+    positive = trials["hessian_weight"][trials["hessian_weight"] > 0]
+    if positive.empty:
+        ax.set_xscale("linear")
+    elif len(positive) < len(trials):
+        # log scale with a linear stretch near 0 so λ = 0 trials stay on the plot
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
+    else:
+        ax.set_xscale("log")
+    ax.set_xlabel(f"λ, hessian_weight ({ax.get_xscale()} scale)")
+    ax.set_ylabel(f"final {common.metric_label(metric)}")
+    ax.set_title(f"{results.name}: λ vs final accuracy, one dot per finished trial")
+    ax.legend(title="hessian")
+    ax.grid(alpha=0.3)
+    section.images.append(common.save_figure(fig, out / "lambda_accuracy.png"))
+    table = trials[["trial_id", "hessian", "hessian_weight"]].assign(
+        **{"accuracy %": common.in_units(trials, metric)}).sort_values("hessian_weight")
+    section.tables.append(common.Table("lambda_accuracy", "λ and final accuracy per trial", table))
+    return section
+
+
+def search(results: common.Results, out: Path, metric: str = "acc_mean") -> list[common.Section]:
+    if results.kind != "search":
+        return [common.Section("Search analysis", notes=[
+            f"not a search: study '{results.name}' is a {results.kind} study, so there is no "
+            "parameter importance or λ scatter."])]
+    return [importance(results, out), lambda_accuracy(results, out, metric)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, results, _ = common.setup(argv, __doc__)
+    common.write(search(results, args.out, args.metric), args.out)
+
+
+if __name__ == "__main__":
+    main()

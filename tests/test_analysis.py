@@ -1,0 +1,316 @@
+"""The analysis scripts on two hand-made RESULTS directories: a grid over `model` (2 levels x
+3 seeds, plus one failed trial that must be left out) and a two-objective search over
+hessian, λ and model. Numbers in report.md are checked against explicit formulas."""
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats
+
+ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
+sys.path.insert(0, str(ANALYSIS))
+
+import class_loss  # noqa: E402
+import common  # noqa: E402
+import curves  # noqa: E402
+import final  # noqa: E402
+import montage  # noqa: E402
+import pareto  # noqa: E402
+import report  # noqa: E402
+import search  # noqa: E402
+
+CONFIG = {  # column: (type, value shared by every fixture trial)
+    "dataset": (pa.string(), "MNIST"), "model": (pa.string(), "ConvNet"),
+    "net_width": (pa.int64(), 128), "net_depth": (pa.int64(), 3),
+    "net_act": (pa.string(), "relu"), "net_norm": (pa.string(), "instancenorm"),
+    "net_pooling": (pa.string(), "avgpooling"), "ipc": (pa.int64(), 1),
+    "init": (pa.string(), "noise"), "distance": (pa.string(), "ours"),
+    "iterations": (pa.int64(), 4), "outer_loop": (pa.int64(), None),
+    "inner_loop": (pa.int64(), None), "hessian": (pa.string(), "none"),
+    "hessian_weight": (pa.float64(), 0.0), "hessian_probes": (pa.int64(), 1),
+    "hessian_curvature": (pa.string(), "gauss_newton"), "lr_img": (pa.float64(), 0.1),
+    "momentum_img": (pa.float64(), 0.5), "lr_net": (pa.float64(), 0.01),
+    "batch_real": (pa.int64(), 256), "batch_train": (pa.int64(), 256),
+    "bn_batch": (pa.int64(), 16), "eval_at": (pa.list_(pa.int64()), [0, 4]),
+    "eval_models": (pa.int64(), 3), "eval_archs": (pa.list_(pa.string()), None),
+    "eval_epochs": (pa.int64(), None), "eval_lr": (pa.float64(), 0.01),
+    "eval_batch": (pa.int64(), 256), "eval_augment": (pa.string(), "auto"),
+    "execution": (pa.string(), "compiled"), "seed": (pa.int64(), 0),
+    "device": (pa.string(), "cuda"),
+}
+ARCHS = ("ConvNet", "MLP")
+CLASSES = 10
+ACCURACY = [f"acc_{s}{a}" for a in ("",) + tuple(f"_{x}" for x in ARCHS) for s in ("mean", "std")]
+ITERATION_COLUMNS = {
+    "iteration": pa.int64(), "loss": pa.float64(), "loss_first": pa.float64(),
+    "loss_higher": pa.float64(), **{f"loss_class_{c}": pa.float64() for c in range(CLASSES)},
+    "seconds": pa.float64(), "distill_seconds": pa.float64(), "wall_seconds": pa.float64(),
+    **{column: pa.float64() for column in ACCURACY}}
+TRIAL_COLUMNS = {
+    "status": pa.string(), "error": pa.string(), "iterations_done": pa.int64(),
+    **{column: pa.float64() for column in ACCURACY}, "distill_seconds": pa.float64(),
+    "wall_seconds": pa.float64(), "trial_dir": pa.string(), "synthetic_path": pa.string(),
+    "grid_paths": pa.list_(pa.string())}
+
+T_975_2 = 4.302652729911275  # Student t 97.5% quantile, 2 degrees of freedom (3 seeds)
+GRID_FINAL = {"ConvNet": [0.80, 0.84, 0.86], "MLP": [0.70, 0.75, 0.71]}
+
+
+def class_loss_value(model, seed, c, iteration):
+    return (c + 1) * (1 + seed) / iteration * (2 if model == "MLP" else 1)
+
+
+def write_parquet(path, rows, columns):
+    schema = pa.schema([("study", pa.string()), ("trial_id", pa.string())]
+                       + [(k, t) for k, (t, _) in CONFIG.items()] + list(columns.items()))
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def accuracy(model, value):
+    """acc_mean/std of the first architecture (the model) and its own acc_*_<model>."""
+    return {"acc_mean": value, "acc_std": 0.01,
+            f"acc_mean_{model}": value, f"acc_std_{model}": 0.01}
+
+
+def write_results(root, study, trials):
+    """trials: dicts with config overrides plus trial_id, status, error, finals (acc at each
+    evaluated iteration), iterations, losses(iteration) -> per-class losses."""
+    root.mkdir()
+    trial_rows, iteration_rows = [], []
+    for t in trials:
+        config = {k: v for k, (_, v) in CONFIG.items()} | t["config"]
+        folder = root / "trials" / t["trial_id"]
+        folder.mkdir(parents=True)
+        distill, grids, evaluated = 0.0, [], {}
+        for i in range(t["iterations"] + 1):
+            if i == 0 and 0 not in t["acc"]:
+                continue  # no row 0 without an evaluation at 0
+            distill += 0.0 if i == 0 else 1.0 + 0.1 * config["seed"]
+            losses = t["losses"](i) if i else [None] * CLASSES
+            row = {"study": study["name"], "trial_id": t["trial_id"], **config, "iteration": i,
+                   "loss": sum(losses) if i else None, "loss_first": sum(losses) if i else None,
+                   "loss_higher": 0.0 if i else None,
+                   **{f"loss_class_{c}": v for c, v in enumerate(losses)},
+                   "seconds": 1.0 + 0.1 * config["seed"] if i else 0.0,
+                   "distill_seconds": distill, "wall_seconds": distill + 5.0}
+            if i in t["acc"]:
+                row |= accuracy(config["model"], t["acc"][i])
+                evaluated = accuracy(config["model"], t["acc"][i])
+                grid = folder / f"grid_iter{i:05d}.png"
+                plt.imsave(grid, np.random.default_rng(i).random((8, 20, 3)))
+                grids.append(str(grid if t.get("absolute") else grid.relative_to(root)))
+            iteration_rows.append(row)
+        trial_rows.append({
+            "study": study["name"], "trial_id": t["trial_id"], **config, **evaluated,
+            "status": t["status"], "error": t.get("error"), "iterations_done": t["iterations"],
+            "distill_seconds": t.get("distill_seconds", distill), "wall_seconds": distill + 5.0,
+            "trial_dir": str(folder), "synthetic_path": None, "grid_paths": grids})
+    write_parquet(root / "iterations.parquet", iteration_rows, ITERATION_COLUMNS)
+    write_parquet(root / "trials.parquet", trial_rows, TRIAL_COLUMNS)
+    (root / "study.json").write_text(json.dumps(study))
+    return root
+
+
+@pytest.fixture
+def grid_results(tmp_path):
+    """model x 3 seeds, evaluated at 0 and 4; MLP seed 3 failed after its iteration 4 (its
+    only evaluation, at 0, and its losses must not count)."""
+    trials = [{"trial_id": f"{model}_{seed}", "config": {"model": model, "seed": seed},
+               "status": "TERMINATED", "iterations": 4, "absolute": model == "MLP",
+               "acc": {0: 0.10 + 0.01 * seed, 4: GRID_FINAL[model][seed]},
+               "losses": lambda i, m=model, s=seed: [class_loss_value(m, s, c, i)
+                                                     for c in range(CLASSES)]}
+              for model in ("ConvNet", "MLP") for seed in range(3)]
+    trials.append({"trial_id": "MLP_3", "config": {"model": "MLP", "seed": 3}, "status": "ERROR",
+                   "error": "RuntimeError: out of memory | in evaluation\nTraceback",
+                   "iterations": 4, "acc": {0: 0.10},
+                   "losses": lambda i: [100.0] * CLASSES})
+    study = {"name": "grid_model", "kind": "grid", "factors": ["model"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"}],
+             "space": {"model": {"grid": ["ConvNet", "MLP"]}}, "repeats": 3}
+    return write_results(tmp_path / "grid", study, trials)
+
+
+def search_trial(i):
+    """60 deterministic search trials: ConvNet is 30 points better, so the top 10% is all
+    ConvNet; a Hessian term costs time, so the front mixes modes."""
+    model, mode = ("ConvNet", "MLP")[i % 2], ("none", "curvature", "hvp")[i % 3]
+    weight = 10 ** (-3 + 4 * ((7 * i) % 60) / 59)
+    acc = (0.9 if model == "ConvNet" else 0.6) + 0.02 * math.sin(i)
+    return {"trial_id": f"t{i:02d}", "status": "TERMINATED", "iterations": 2,
+            "config": {"model": model, "hessian": mode, "hessian_weight": weight, "seed": i,
+                       "iterations": 2, "eval_at": [2]},
+            "acc": {2: acc}, "distill_seconds": 100 + 50 * (mode != "none")
+            + 30 * (model == "ConvNet") + (13 * i) % 17,
+            "losses": lambda it: [1.0 / it] * CLASSES}
+
+
+@pytest.fixture
+def search_results(tmp_path):
+    running = {"trial_id": "t99", "status": "RUNNING", "iterations": 1,
+               "config": {"model": "MLP", "hessian": "hvp", "hessian_weight": 1.0, "seed": 99,
+                          "iterations": 2, "eval_at": [2]},
+               "acc": {}, "losses": lambda it: [1.0] * CLASSES}
+    study = {"name": "search_hessian", "kind": "search",
+             "factors": ["hessian", "hessian_weight", "model"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"},
+                            {"metric": "distill_seconds", "mode": "min"}],
+             "space": {"hessian": {"choice": ["none", "curvature", "hvp"]},
+                       "hessian_weight": {"loguniform": [1e-3, 10.0]},
+                       "model": {"choice": ["ConvNet", "MLP"]}},
+             "repeats": 1}
+    return write_results(tmp_path / "search", study,
+                         [search_trial(i) for i in range(60)] + [running])
+
+
+def assert_pngs(folder, names):
+    for name in names:
+        path = folder / name
+        assert path.is_file() and path.stat().st_size > 0, name
+        image = plt.imread(path)
+        assert image.shape[0] > 50 and image.shape[1] > 50, name
+
+
+def table_after(text, heading):
+    """The first Markdown table after a heading line: a list of {column: cell} dicts."""
+    lines = text[text.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        # split on unescaped pipes only
+        rows.append([c.strip().replace("\\|", "|")
+                     for c in line.replace("\\|", "\0").strip("|").split("|")])
+    header = [c.replace("\0", "|") for c in rows[0]]
+    return [dict(zip(header, [c.replace("\0", "|") for c in row])) for row in rows[2:]]
+
+
+def row_where(rows, column, value):
+    return next(r for r in rows if r[column] == value)
+
+
+def test_grid_scripts_write_pngs(grid_results, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [str(grid_results), "--out", str(out)]
+    for script in (curves, final, class_loss, montage, pareto, search):
+        script.main(argv)
+    assert_pngs(out, ["curves_model.png", "final_model.png", "class_loss_model.png",
+                      "montage_model.png"])
+    printed = capsys.readouterr().out
+    assert "not a search" in printed and "a Pareto front needs two" in printed
+    assert not (out / "importance.png").exists() and not (out / "pareto.png").exists()
+
+
+def test_grid_report_numbers(grid_results, tmp_path):
+    out = tmp_path / "report"
+    report.main([str(grid_results), "--out", str(out)])
+    text = (out / "report.md").read_text()
+    assert_pngs(out, ["curves_model.png", "final_model.png", "class_loss_model.png",
+                      "montage_model.png"])
+    for image in ("curves_model.png", "final_model.png", "class_loss_model.png",
+                  "montage_model.png"):
+        assert f"]({image})" in text
+
+    summary = table_after(text, "### Final accuracy by model")
+    for model, values in GRID_FINAL.items():
+        x = [100 * v for v in values]
+        mean = sum(x) / 3
+        std = math.sqrt(sum((v - mean) ** 2 for v in x) / 2)
+        row = row_where(summary, "model", model)
+        assert int(row["n"]) == 3  # the failed MLP trial is left out
+        assert float(row["mean %"]) == pytest.approx(mean, rel=1e-3)
+        assert float(row["std %"]) == pytest.approx(std, rel=1e-3)
+        assert float(row["95% CI ± %"]) == pytest.approx(T_975_2 * std / math.sqrt(3), rel=1e-3)
+
+    tests = table_after(text, "Significance tests between levels")
+    welch = stats.ttest_ind(GRID_FINAL["ConvNet"], GRID_FINAL["MLP"], equal_var=False)
+    pair = row_where(tests, "test", "Welch t-test")
+    assert pair["levels"] == "ConvNet vs MLP"
+    assert float(pair["p"]) == pytest.approx(welch.pvalue, rel=1e-3)
+    assert float(pair["p (Holm)"]) == pytest.approx(welch.pvalue, rel=1e-3)  # one pair
+    anova = row_where(tests, "test", "Welch one-way ANOVA")
+    assert float(anova["statistic"]) == pytest.approx(welch.statistic ** 2, rel=1e-3)
+
+    curve = table_after(text, "### Accuracy vs iteration by model")
+    start = [r for r in curve if r["model"] == "ConvNet" and r["iteration"] == "0"][0]
+    assert float(start["mean %"]) == pytest.approx((10 + 11 + 12) / 3, rel=1e-3)
+
+    losses = table_after(text, "### Per-class matching loss by model")
+    for model in ("ConvNet", "MLP"):
+        row = row_where(losses, "model", model)
+        expected = sum(class_loss_value(model, s, 3, 4) for s in range(3)) / 3
+        assert row["iteration"] == "4" and int(row["n"]) == 3
+        assert float(row["class 3"]) == pytest.approx(expected, rel=1e-3)
+
+    trials = table_after(text, "## Trials")
+    failed = row_where(trials, "trial_id", "MLP_3")
+    assert failed["status"] == "ERROR"
+    assert failed["error"] == "RuntimeError: out of memory | in evaluation Traceback"
+    assert "not a search" in text and "a Pareto front needs two" in text
+    assert "no grid image" not in text  # relative (ConvNet) and absolute (MLP) paths found
+
+
+def test_one_trial_levels_have_no_interval(grid_results, tmp_path):
+    section = final.final(common.load(grid_results), "trial_id", tmp_path)
+    assert any("one trial only, so no confidence interval" in n for n in section.notes)
+    assert any("no test: fewer than two levels" in n for n in section.notes)
+    assert section.tables[0].frame["95% CI ± %"].isna().all()
+
+
+def test_cli_runs_as_script(grid_results, tmp_path):
+    out = tmp_path / "cli"
+    done = subprocess.run([sys.executable, "analysis/final.py", str(grid_results), "--out",
+                           str(out), "--factor", "model", "seed"],
+                          cwd=ANALYSIS.parent, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert_pngs(out, ["final_model.png", "final_seed.png"])
+    assert "Welch one-way ANOVA" in done.stdout
+
+
+def test_search_report(search_results, tmp_path):
+    out = tmp_path / "report"
+    report.main([str(search_results), "--out", str(out)])
+    text = (out / "report.md").read_text()
+    assert_pngs(out, ["importance.png", "lambda_accuracy.png", "pareto.png",
+                      "final_model.png", "curves_hessian.png"])
+    assert "`hessian_weight` is sampled from an interval" in text
+    assert not (out / "final_hessian_weight.png").exists()
+
+    importance = table_after(text, "## Parameter importance")
+    assert importance[0]["parameter"] == "model"  # the only field that moves accuracy
+    assert sum(float(r["importance"]) for r in importance) == pytest.approx(1, abs=1e-3)
+    first, second = (search.importance(common.load(search_results), out)
+                     for _ in range(2))
+    assert first.tables[0].frame.equals(second.tables[0].frame)  # deterministic
+
+    # the front by brute force: no other trial at least as accurate and at least as fast
+    points = {t["trial_id"]: (t["acc"][2], t["distill_seconds"])
+              for t in map(search_trial, range(60))}
+    front = {i for i, (a, s) in points.items()
+             if not any(a2 >= a and s2 <= s and (a2, s2) != (a, s) for a2, s2 in points.values())}
+    table = table_after(text, "## Pareto front")
+    assert {r["trial_id"] for r in table} == front
+    assert "t99" not in text.split("## Trials")[0]  # the running trial is only listed
+
+
+def test_pareto_mask_by_hand():
+    # (accuracy, seconds): B beats C, A beats F; E, B, A, D trade accuracy for time
+    points = {"A": (0.90, 100), "B": (0.85, 50), "C": (0.80, 60), "D": (0.95, 200),
+              "E": (0.70, 40), "F": (0.88, 120), "G": (0.85, 50)}
+    mask = pareto.pareto_mask(np.array(list(points.values())), [True, False])
+    assert {k for k, keep in zip(points, mask) if keep} == {"A", "B", "D", "E", "G"}
+
+
+def test_holm_by_hand():
+    adjusted = final.holm(np.array([0.01, 0.04, 0.03, np.nan]))
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1 -> 0.03, 0.06, 0.04 -> monotone 0.03, 0.06, 0.06
+    np.testing.assert_allclose(adjusted[:3], [0.03, 0.06, 0.06])
+    assert np.isnan(adjusted[3])
