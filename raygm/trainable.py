@@ -19,7 +19,7 @@ from ray.util.metrics import Gauge
 
 from .data import load_dataset
 from .distill import Distillation
-from .outputs import atomic_save, save_grid, save_synthetic
+from .outputs import save_grid, save_synthetic
 from .study import Study
 
 STATE_FILE = "state.pt"
@@ -104,7 +104,7 @@ def distill_trial(params: dict, *, study: Study, data_dir: str | None) -> None:
             return
         with tempfile.TemporaryDirectory() as folder:
             state = run.state_dict()
-            atomic_save({"run": state, "totals": totals}, Path(folder) / STATE_FILE)
+            torch.save({"run": state, "totals": totals}, Path(folder) / STATE_FILE)
             save_synthetic(state, folder)
             if evaluate or last:
                 save_grid(run.images, run.data, folder, run.iteration)

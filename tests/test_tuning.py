@@ -129,6 +129,18 @@ def test_two_objective_search_yields_a_pareto_front(local_ray, tmp_path, data_di
         assert not any(a >= acc and s <= seconds and (a, s) != (acc, seconds) for a, s in points)
 
 
+def test_asha_study_runs_with_accuracy_reported_every_iteration(local_ray, tmp_path, data_dir):
+    fixed = {**TINY, "iterations": 4, "eval_at": [1, 2, 3, 4]}
+    path = write_study(tmp_path, name="asha", fixed=fixed, grid={"init": ["noise", "real"]},
+                       repeats=2, scheduler={"name": "asha", "grace_period": 1,
+                                             "reduction_factor": 2})
+    scheduler = tuning.scheduler(load_study(path))
+    assert (scheduler._time_attr, scheduler.metric, scheduler._max_t) == ("iteration", "acc_mean", 4)
+    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
+    assert not results.errors and len(results) == 4
+    assert all(1 <= r.metrics["iteration"] <= 4 for r in results)
+
+
 class KillWorker(tune.Callback):
     """SIGKILLs the trial's worker process once, when it reports `at`."""
 
