@@ -22,7 +22,7 @@ from ray import tune
 
 from .config import RunConfig
 from .study import Study
-from .tuning import error_message, filesystem, read_study
+from .tuning import absolute, error_message, filesystem, read_study
 
 RESULTS = "results"
 LOSSES = ("loss", "loss_first", "loss_higher")
@@ -65,6 +65,7 @@ def trial_files(fs, trial_path: str) -> tuple[str | None, list[str]]:
 
 def export_study(path: str) -> str:
     """Write PATH/results/{iterations,trials}.parquet and study.json; returns the folder."""
+    path = absolute(path)
     study, _ = read_study(path)
     fs, root = filesystem(path)
     out = posixpath.join(root, RESULTS)

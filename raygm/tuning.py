@@ -113,6 +113,7 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
 def resume(path: str, address: str | None = None) -> tune.ResultGrid:
     """Continue an interrupted study: finished trials are kept, unfinished and errored
     ones continue from their latest checkpoints."""
+    path = absolute(path)
     study, launch_info = read_study(path)
     connect(address if address is not None else launch_info["address"])
     tuner = tune.Tuner.restore(path, trainable(study, launch_info["data_dir"]),
@@ -121,6 +122,7 @@ def resume(path: str, address: str | None = None) -> tune.ResultGrid:
 
 
 def read_study(path: str) -> tuple[Study, dict]:
+    path = absolute(path)
     if not tune.Tuner.can_restore(path):
         raise FileNotFoundError(f"{path} holds no Ray Tune study (no experiment state)")
     study = parse_study(yaml.safe_load(read_text(path, "study.yaml")), f"{path}/study.yaml")
@@ -129,6 +131,7 @@ def read_study(path: str) -> tuple[Study, dict]:
 
 def trial_table(path: str) -> list[dict]:
     """One row per trial: status, what the study varies, progress, latest accuracy."""
+    path = absolute(path)
     study, _ = read_study(path)
     analysis = tune.ExperimentAnalysis(path)
     rows = []

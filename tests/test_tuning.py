@@ -83,7 +83,7 @@ def test_grid_study_runs_fractional_gpu_trials_four_at_a_time(local_ray, tmp_pat
     evaluated = [r for r in watch.results if r["evaluated"]]
     assert sorted({r["iteration"] for r in evaluated}) == [0, 30]
     assert all(f"loss_class_{k}" in r for r in watch.results if r["iteration"] > 0 for k in range(10))
-    path = results.experiment_path
+    path = os.path.relpath(results.experiment_path)  # as typed on the command line
     table = tuning.trial_table(path)
     assert [row["status"] for row in table] == ["TERMINATED"] * 4
     assert sorted(row["init"] for row in table) == ["noise", "noise", "real", "real"]
