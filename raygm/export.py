@@ -97,7 +97,7 @@ def export_study(path: str) -> str:
         synthetic, grids = trial_files(fs, trial.path)
         trial_rows.append({
             **base, "status": trial.status, "error": error_message(trial) or None,
-            "iterations_done": int(last.get("iteration", 0)),
+            "failures": trial.num_failures, "iterations_done": int(last.get("iteration", 0)),
             **{k: nan_to_none(last.get(k)) for k in accuracies},
             **{k: nan_to_none(last.get(k)) for k in TIMES[1:]},
             "trial_dir": posixpath.relpath(trial.path, out),
@@ -110,7 +110,8 @@ def export_study(path: str) -> str:
         [*head, pa.field("iteration", pa.int64()), *doubles, *accuracy_fields]))
     write_parquet(fs, out, "trials.parquet", trial_rows, pa.schema(
         [*head, pa.field("status", pa.string()), pa.field("error", pa.string()),
-         pa.field("iterations_done", pa.int64()), *accuracy_fields,
+         pa.field("failures", pa.int64()), pa.field("iterations_done", pa.int64()),
+         *accuracy_fields,
          pa.field("distill_seconds", pa.float64()), pa.field("wall_seconds", pa.float64()),
          pa.field("trial_dir", pa.string()), pa.field("synthetic_path", pa.string()),
          pa.field("grid_paths", pa.list_(pa.string()))]))

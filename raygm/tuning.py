@@ -144,13 +144,17 @@ def trial_table(path: str) -> list[dict]:
         row["iteration"] = result.get("iteration")
         row["acc_mean"] = result.get("acc_mean")
         row["distill_seconds"] = result.get("distill_seconds")
-        row["error"] = error_message(trial)
+        row["failures"] = trial.num_failures
+        row["error"] = error_message(trial)[:100]
         rows.append(row)
     return rows
 
 
 def error_message(trial) -> str:
-    """The last line of a trial's stored traceback (the exception itself), or ''."""
+    """Why an errored trial stopped: the last line of its traceback (the exception itself);
+    '' for trials that did not end in an error (a retried failure shows in num_failures)."""
+    if trial.status != "ERROR":
+        return ""
     error = trial.get_error()
     lines = [line for line in str(error or "").splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""

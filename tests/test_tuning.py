@@ -163,6 +163,8 @@ def test_trial_whose_worker_dies_resumes_to_the_uninterrupted_result(local_ray, 
                                         resources={"cpu": 1}),
                             storage=str(tmp_path / "out"), data_dir=data_dir, callbacks=[kill])
     assert kill.killed and not results.errors
+    [row] = tuning.trial_table(results.experiment_path)
+    assert row["status"] == "TERMINATED" and row["failures"] == 1 and row["error"] == ""
     # after the kill the trial went on from its checkpoint, not from the start
     restart = kill.iterations.index(3) + 1
     assert kill.iterations[restart:] and kill.iterations[restart] > 1
