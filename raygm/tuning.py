@@ -133,7 +133,11 @@ def trial_table(path: str) -> list[dict]:
     """One row per trial: status, what the study varies, progress, latest accuracy."""
     path = absolute(path)
     study, _ = read_study(path)
-    analysis = tune.ExperimentAnalysis(path)
+    try:
+        analysis = tune.ExperimentAnalysis(path)
+    except ValueError:  # Ray Tune writes its first snapshot a moment after the study starts
+        raise FileNotFoundError(f"{path}: no experiment state yet; the study has just "
+                                "started, try again in a few seconds") from None
     rows = []
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
         result = trial.last_result or {}
