@@ -5,24 +5,21 @@ import argparse
 import json
 import sys
 import time
-import types
 from dataclasses import MISSING, fields
-from typing import get_args, get_origin, get_type_hints
+from typing import get_type_hints
 
 from tqdm import tqdm
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, field_type
 from .study import StudyError
 
 
 def _flag_type(hint):
     """argparse type for a config field: tuples are comma-separated lists."""
-    if get_origin(hint) is types.UnionType:
-        hint = next(a for a in get_args(hint) if a is not type(None))
-    if get_origin(hint) is tuple:
-        item = get_args(hint)[0]
+    item, is_tuple = field_type(hint)
+    if is_tuple:
         return lambda text: tuple(item(v) for v in text.split(",") if v)
-    return hint
+    return item
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

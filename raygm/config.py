@@ -56,6 +56,15 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
     raise ConfigError(name, value, f"a value of type {hint.__name__}")
 
 
+def field_type(hint: Any) -> tuple[type, bool]:
+    """A field's scalar type, and whether the field holds a tuple of them (None aside)."""
+    if get_origin(hint) is types.UnionType:
+        hint = next(a for a in get_args(hint) if a is not type(None))
+    if get_origin(hint) is tuple:
+        return get_args(hint)[0], True
+    return hint, False
+
+
 def default_loops(ipc: int) -> tuple[int, int]:
     """DC's loops for its ipc values; other ipc take those of the next listed ipc up."""
     for key in sorted(LOOPS_BY_IPC):

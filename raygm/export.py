@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import math
 import posixpath
-import types
 from dataclasses import fields
-from typing import get_args, get_origin, get_type_hints
+from typing import get_type_hints
 
 import pyarrow as pa
 import pyarrow.fs
 import pyarrow.parquet as pq
 from ray import tune
 
-from .config import RunConfig
+from .config import RunConfig, field_type
 from .study import Study
+from .trainable import trial_config
 from .tuning import absolute, error_message, filesystem, read_study
 
 RESULTS = "results"
@@ -30,11 +30,9 @@ TIMES = ("seconds", "distill_seconds", "wall_seconds")
 
 
 def arrow_type(hint) -> pa.DataType:
-    if get_origin(hint) is types.UnionType:
-        hint = next(a for a in get_args(hint) if a is not type(None))
-    if get_origin(hint) is tuple:
-        return pa.list_(arrow_type(get_args(hint)[0]))
-    return {str: pa.string(), int: pa.int64(), float: pa.float64()}[hint]
+    item, is_tuple = field_type(hint)
+    scalar = {str: pa.string(), int: pa.int64(), float: pa.float64()}[item]
+    return pa.list_(scalar) if is_tuple else scalar
 
 
 CONFIG_SCHEMA = [pa.field(f.name, arrow_type(get_type_hints(RunConfig)[f.name]))
@@ -77,8 +75,7 @@ def export_study(path: str) -> str:
     accuracies = accuracy_columns(study)
     iteration_rows, trial_rows = [], []
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
-        repeat = trial.config.get("repeat", trial.config.get("__trial_index__", 0))
-        config = study.run_config(study.sampled(trial.config), repeat).to_dict()
+        config = trial_config(study, trial.config).to_dict()
         reports = frames.get(trial.trial_id)
         records = [] if reports is None or reports.empty else (
             # a trial restarted from a checkpoint reports some iterations twice: keep the last

@@ -78,11 +78,6 @@ class Study:
     def num_trials(self) -> int:
         return (len(self.grid_points) if self.kind == "grid" else self.trials) * self.repeats
 
-    def sampled(self, params: dict[str, Any]) -> dict[str, Any]:
-        """The varied settings of a trial from its Ray Tune config (see tuning.param_space)."""
-        return dict(params["point"]) if self.kind == "grid" else \
-            {k: params[k] for k in self.search}
-
     def run_config(self, sampled: dict[str, Any], repeat: int) -> RunConfig:
         """The trial's configuration: fixed settings, the sampled ones, a seed per repeat."""
         values = {**self.fixed, **sampled}

@@ -20,6 +20,7 @@ from ray.util.metrics import Gauge
 from .data import load_dataset
 from .distill import Distillation
 from .outputs import save_grid, save_synthetic
+from .config import RunConfig
 from .study import Study
 
 STATE_FILE = "state.pt"
@@ -61,11 +62,30 @@ class DashboardMetrics:
                 gauge.set(metrics[key])
 
 
+DISTRIBUTIONS = {"choice": tune.choice, "uniform": tune.uniform, "loguniform": tune.loguniform}
+
+
+def param_space(study: Study) -> dict:
+    """What Ray Tune varies: a grid's points x repeats, or a search's distributions."""
+    if study.kind == "grid":
+        return {"point": tune.grid_search(study.grid_points),
+                "repeat": tune.grid_search(list(range(study.repeats)))}
+    return {key: (DISTRIBUTIONS[dist](values) if dist == "choice" else DISTRIBUTIONS[dist](*values))
+            for key, spec in study.search.items() for dist, values in spec.items()}
+
+
+def trial_config(study: Study, params: dict) -> RunConfig:
+    """A trial's run configuration from its Ray Tune config (the layout of param_space).
+    Grid studies carry the repeat as a grid axis, searches get it from tune's Repeater."""
+    sampled = dict(params["point"]) if study.kind == "grid" else \
+        {k: params[k] for k in study.search}
+    return study.run_config(sampled, params.get("repeat", params.get(TRIAL_INDEX, 0)))
+
+
 def distill_trial(params: dict, *, study: Study, data_dir: str | None) -> None:
-    # Grid studies carry the repeat as a grid axis, searches get it from tune's Repeater.
-    repeat = params.get("repeat", params.get(TRIAL_INDEX, 0))
-    config = study.run_config(study.sampled(params), repeat)
+    config = trial_config(study, params)
     config = config.replace(device=trial_device(config.device))
+    node_id = ray.get_runtime_context().get_node_id()
     torch.set_num_threads(trial_threads())
     data = load_dataset(config.dataset, data_dir, download=True)
     run = Distillation(config, data)
@@ -96,7 +116,7 @@ def distill_trial(params: dict, *, study: Study, data_dir: str | None) -> None:
         totals["wall_seconds"] = time.perf_counter() - start
         metrics.update(totals, evaluated=evaluate, iteration=run.iteration, seed=config.seed,
                        device=config.device,
-                       node_id=ray.get_runtime_context().get_node_id())
+                       node_id=node_id)
         dashboard.update(metrics)
         last = run.iteration == config.iterations
         if not (evaluate or last or run.iteration % study.checkpoint_every == 0):

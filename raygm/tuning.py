@@ -21,20 +21,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from .data import resolve_data_dir
 from .study import Study, load_study, parse_study
-from .trainable import distill_trial
+from .trainable import distill_trial, param_space, trial_config
 
 DEFAULT_STORAGE = "runs/studies"
-DISTRIBUTIONS = {"choice": tune.choice, "uniform": tune.uniform, "loguniform": tune.loguniform}
-
-
-def param_space(study: Study) -> dict:
-    if study.kind == "grid":
-        return {"point": tune.grid_search(study.grid_points),
-                "repeat": tune.grid_search(list(range(study.repeats)))}
-    return {key: (DISTRIBUTIONS[dist](values) if dist == "choice" else DISTRIBUTIONS[dist](*values))
-            for key, spec in study.search.items() for dist, values in spec.items()}
-
-
 def search_algorithm(study: Study, optuna_storage: str):
     if study.kind == "grid":
         return None
@@ -142,7 +131,7 @@ def trial_table(path: str) -> list[dict]:
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
         result = trial.last_result or {}
         row = {"trial": trial.trial_id, "status": trial.status}
-        config = study.run_config(study.sampled(trial.config), 0)
+        config = trial_config(study, trial.config)
         row.update({k: getattr(config, k) for k in study.factors})
         row["seed"] = result.get("seed")
         row["iteration"] = result.get("iteration")

@@ -1,6 +1,5 @@
 import torch
 
-from raygm.config import RunConfig
 from raygm.evaluate import evaluate_synthetic, accuracy, train_and_test
 from raygm.models import build_model
 
