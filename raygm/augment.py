@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .choices import Choices
+
 
 def dc_augment(images: torch.Tensor, crop: int = 4, scale: float = 0.2, rotate: float = 45,
                generator: torch.Generator | None = None) -> torch.Tensor:
@@ -37,3 +39,7 @@ def dc_augment(images: torch.Tensor, crop: int = 4, scale: float = 0.2, rotate: 
     return F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros",
                          align_corners=False) + fill
 
+
+
+# Evaluation augmentations: name -> batch transform (None: no augmentation).
+AUGMENTATIONS = Choices("evaluation augmentation", {"none": None, "dc": dc_augment})

@@ -11,6 +11,8 @@ from typing import get_type_hints
 from tqdm import tqdm
 
 from .config import ConfigError, RunConfig, field_type
+from .driver import Reporter, run_to_end
+from .records import Progress, Report
 from .study import StudyError
 
 
@@ -39,46 +41,42 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
+class ProgressBar(Reporter):
+    """tqdm over iterations; says when it is evaluating and prints each accuracy."""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        self.bar = tqdm(total=config.iterations, desc="distill", unit="it", dynamic_ncols=True)
+
+    def evaluating(self, iteration: int) -> None:
+        self.bar.set_description(f"evaluating {self.config.eval_models} networks x "
+                                 f"{len(self.config.eval_architectures)} architectures")
+        self.bar.refresh()
+
+    def log(self, report: Report) -> None:
+        for e in report.evaluations:
+            self.bar.write(f"iteration {e.iteration}: {e.arch} accuracy {100 * e.acc_mean:.2f} "
+                           f"± {100 * e.acc_std:.2f}% ({e.seconds_per_model:.1f} s per network)")
+        self.bar.set_description("distill")
+        if report.step is not None:
+            self.bar.set_postfix(loss=f"{report.step.loss:.2f}", s_it=f"{report.step.seconds:.2f}")
+            self.bar.update()
+
+    def close(self, progress: Progress) -> None:
+        self.bar.close()
+
+
 def cmd_distill(args: argparse.Namespace) -> None:
     from .data import load_dataset
     from .distill import Distillation
-    from .outputs import RunWriter
+    from .outputs import RunFiles
 
     config = config_from_args(args)
     data = load_dataset(config.dataset, args.data_dir, download=not args.no_download)
-    run = Distillation(config, data)
-    writer = RunWriter(args.out, config, data)
     baseline = json.loads(open(args.baseline).read())["accuracy"] if args.baseline else None
-    evals, start = [], time.perf_counter()
-    bar = tqdm(total=config.iterations, desc="distill", unit="it", dynamic_ncols=True)
-    while True:
-        if run.iteration in config.eval_points:
-            writer.save_grid(run.images, run.iteration)
-            writer.save_synthetic(run.state_dict())
-            if config.eval_models:
-                bar.set_description(f"evaluating {config.eval_models} networks x "
-                                    f"{len(config.eval_architectures)} architectures")
-                bar.refresh()
-                for record in run.evaluate():
-                    if baseline:
-                        record["retained"] = record["acc_mean"] / baseline
-                    writer.log_evaluation(record)
-                    evals.append(record)
-                    bar.write(f"iteration {record['iteration']}: {record['arch']} accuracy "
-                              f"{100 * record['acc_mean']:.2f} ± {100 * record['acc_std']:.2f}% "
-                              f"({record['seconds_per_model']:.1f} s per network)")
-                bar.set_description("distill")
-        if run.iteration == config.iterations:
-            break
-        record = run.step()
-        writer.log_iteration(record)
-        bar.set_postfix(loss=f"{record['loss']:.2f}", s_it=f"{record['seconds']:.2f}")
-        bar.update()
-    bar.close()
-    writer.save_synthetic(run.state_dict())
-    seconds = time.perf_counter() - start
-    writer.close({"config": config.to_dict(), "evaluations": evals, "wall_seconds": seconds})
-    print(f"wrote {args.out} ({seconds:.0f} s)")
+    run = Distillation(config, data)
+    progress = run_to_end(run, [RunFiles(args.out, config, data, baseline), ProgressBar(config)])
+    print(f"wrote {args.out} ({progress.wall_seconds:.0f} s)")
 
 
 def cmd_baseline(args: argparse.Namespace) -> None:

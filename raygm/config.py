@@ -10,20 +10,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 import types
 
-DATASETS = ("MNIST", "FashionMNIST", "SVHN", "CIFAR10", "CIFAR100")
-MODELS = ("MLP", "ConvNet", "LeNet", "AlexNet", "AlexNetBN", "VGG11", "VGG11BN",
-          "ResNet18", "ResNet18BN")
-INITS = ("noise", "real", "black", "white", "grey",
-         # the seed study's constants, set in normalised space (0, 1, 0.5 after normalisation)
-         "seed_zeros", "seed_ones", "seed_half")
-DISTANCES = ("ours", "mse", "cos")
-ACTIVATIONS = ("relu", "sigmoid", "leakyrelu")
-NORMS = ("instancenorm", "batchnorm", "layernorm", "groupnorm", "none")
-POOLINGS = ("avgpooling", "maxpooling", "none")
-EVAL_AUGMENTS = ("auto", "none", "dc")
-HESSIAN_MODES = ("none", "curvature", "hvp")
-EXECUTIONS = ("compiled", "eager")
-HESSIAN_CURVATURES = ("gauss_newton", "exact")
+from .augment import AUGMENTATIONS
+from .data import DATASETS
+from .higher_order import HESSIAN_CURVATURES, HESSIAN_MODES
+from .init import INITS
+from .matching import DISTANCES
+from .models import ACTIVATIONS, EXECUTIONS, MODELS, NORMS, POOLINGS, ModelConfig
+
+# Each choice field's allowed values come from the registry where it is implemented.
+EVAL_AUGMENTS = ("auto", *AUGMENTATIONS)
 
 # DC's (outer_loop, inner_loop) by images per class.
 LOOPS_BY_IPC = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
@@ -57,10 +52,11 @@ def _check_type(name: str, value: Any, hint: Any) -> Any:
 
 
 def field_type(hint: Any) -> tuple[type, bool]:
-    """A field's scalar type, and whether the field holds a tuple of them (None aside)."""
+    """A field's scalar type, and whether the field holds a tuple (or list) of them (None
+    aside)."""
     if get_origin(hint) is types.UnionType:
         hint = next(a for a in get_args(hint) if a is not type(None))
-    if get_origin(hint) is tuple:
+    if get_origin(hint) in (tuple, list):
         return get_args(hint)[0], True
     return hint, False
 
@@ -75,7 +71,8 @@ def default_loops(ipc: int) -> tuple[int, int]:
 
 @dataclass
 class RunConfig:
-    dataset: str = field(default="MNIST", metadata={"help": "real dataset", "choices": DATASETS})
+    dataset: str = field(default="MNIST", metadata={"help": "real dataset",
+                                                     "choices": DATASETS})
     model: str = field(default="ConvNet", metadata={"help": "network used for matching",
                                                      "choices": MODELS})
     net_width: int = field(default=128, metadata={"help": "ConvNet channels per layer"})
@@ -177,6 +174,12 @@ class RunConfig:
     def loops(self) -> tuple[int, int]:
         outer, inner = default_loops(self.ipc)
         return self.outer_loop or outer, self.inner_loop or inner
+
+    @property
+    def net(self) -> ModelConfig:
+        """The matching and evaluation networks' own settings."""
+        return ModelConfig(self.net_width, self.net_depth, self.net_act, self.net_norm,
+                           self.net_pooling)
 
     @property
     def uses_hessian(self) -> bool:

@@ -14,23 +14,38 @@ import numpy as np
 import torch
 import torchvision
 
-# (torchvision class, mean, std, files expected under the data directory)
-_DATASETS = {
-    "MNIST": (torchvision.datasets.MNIST, (0.1307,), (0.3081,),
-              [f"MNIST/raw/{f}" for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]),
-    "FashionMNIST": (torchvision.datasets.FashionMNIST, (0.2861,), (0.3530,),
-                     [f"FashionMNIST/raw/{f}" for f in (
-                         "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]),
-    "CIFAR10": (torchvision.datasets.CIFAR10, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010),
-                [f"cifar-10-batches-py/{f}" for f in (
-                    *[f"data_batch_{i}" for i in range(1, 6)], "test_batch", "batches.meta")]),
-    "CIFAR100": (torchvision.datasets.CIFAR100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762),
-                 [f"cifar-100-python/{f}" for f in ("train", "test", "meta")]),
-    "SVHN": (torchvision.datasets.SVHN, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970),
-             ["train_32x32.mat", "test_32x32.mat"]),
-}
+from .choices import Choices
+
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    loader: type                  # the torchvision dataset class
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    files: tuple[str, ...]        # expected under the data directory
+    num_classes: int
+
+
+def _idx_files(folder: str) -> tuple[str, ...]:
+    return tuple(f"{folder}/raw/{f}" for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+
+
+DATASETS = Choices("dataset", {
+    "MNIST": DatasetSpec(torchvision.datasets.MNIST, (0.1307,), (0.3081,), _idx_files("MNIST"), 10),
+    "FashionMNIST": DatasetSpec(torchvision.datasets.FashionMNIST, (0.2861,), (0.3530,),
+                                _idx_files("FashionMNIST"), 10),
+    "SVHN": DatasetSpec(torchvision.datasets.SVHN, (0.4377, 0.4438, 0.4728),
+                        (0.1980, 0.2010, 0.1970), ("train_32x32.mat", "test_32x32.mat"), 10),
+    "CIFAR10": DatasetSpec(torchvision.datasets.CIFAR10, (0.4914, 0.4822, 0.4465),
+                           (0.2023, 0.1994, 0.2010), tuple(f"cifar-10-batches-py/{f}" for f in (
+                               *[f"data_batch_{i}" for i in range(1, 6)], "test_batch",
+                               "batches.meta")), 10),
+    "CIFAR100": DatasetSpec(torchvision.datasets.CIFAR100, (0.5071, 0.4866, 0.4409),
+                            (0.2673, 0.2564, 0.2762),
+                            tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta")), 100),
+})
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -125,9 +140,8 @@ def _as_tensors(ds, name: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
                  download: bool = True) -> RealData:
-    if name not in _DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(_DATASETS)}")
-    cls, mean, std, expected = _DATASETS[name]
+    spec = DATASETS[name]
+    cls, mean, std, expected = spec.loader, spec.mean, spec.std, list(spec.files)
     root = resolve_data_dir(data_dir)
     split = {}
     for train in (True, False):

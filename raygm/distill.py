@@ -1,7 +1,7 @@
 """Dataset condensation by gradient matching (Zhao, Mopuri, Bilen, ICLR 2021).
 
-`Distillation` is the whole run as an object you can step, inspect, checkpoint and resume:
-the CLI, the tests and the Ray trainable all drive the same `step()`.
+`Distillation` is the whole run as an object you can step, inspect, checkpoint and resume;
+`raygm.driver.run_to_end` drives it for the CLI and the Ray trainable alike.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .higher_order import higher_order_term, needs_real_graph
 from .init import init_synthetic, synthetic_labels
 from .matching import class_gradient, match_loss
 from .models import build_model, compiled, has_batchnorm
+from .records import EvaluationRecord, IterationRecord
 
 
 def resolve_device(name: str) -> torch.device:
@@ -44,8 +45,8 @@ class Distillation:
         # is built once. It serves everything without double backward (compiled graphs have
         # none): real-data gradients and inner-loop training.
         self.net = build_model(config.model, data.channels, data.num_classes, data.im_size,
-                               config).to(self.device)
-        self.compiled_net = compiled(self.net, config)
+                               config.net).to(self.device)
+        self.compiled_net = compiled(self.net, config.execution)
         self.batchnorm = has_batchnorm(self.net)
 
     def fresh_network(self) -> nn.Module:
@@ -55,7 +56,7 @@ class Distillation:
                 m.reset_parameters()
         return self.net
 
-    def step(self) -> dict:
+    def step(self) -> IterationRecord:
         """One iteration: a fresh network; outer_loop updates of the synthetic set, with
         inner_loop epochs of training the network on it between updates."""
         c, data, ipc = self.config, self.data, self.config.ipc
@@ -96,16 +97,17 @@ class Distillation:
                          c.batch_train)
         self.iteration += 1
         first_loss, higher_loss = (first_loss / outer).tolist(), (higher_loss / outer).tolist()
-        return {"iteration": self.iteration, "loss": sum(first_loss) + sum(higher_loss),
-                "loss_first": sum(first_loss), "loss_higher": sum(higher_loss),
-                "class_loss": [f + h for f, h in zip(first_loss, higher_loss)],
-                "seconds": time.perf_counter() - start}
+        return IterationRecord(
+            self.iteration, loss=sum(first_loss) + sum(higher_loss), loss_first=sum(first_loss),
+            loss_higher=sum(higher_loss),
+            class_loss=tuple(f + h for f, h in zip(first_loss, higher_loss)),
+            seconds=time.perf_counter() - start)
 
-    def evaluate(self) -> list[dict]:
+    def evaluate(self) -> list[EvaluationRecord]:
         """Accuracy of fresh networks of each evaluation architecture trained on the set."""
         seed = self.config.seed * 100_003 + self.iteration
-        return [{"iteration": self.iteration,
-                 **evaluate_synthetic(self.images, self.labels, self.data, self.config, arch, seed)}
+        return [evaluate_synthetic(self.images, self.labels, self.data, self.config, arch, seed,
+                                   self.iteration)
                 for arch in self.config.eval_architectures]
 
     def state_dict(self) -> dict:

@@ -1,7 +1,6 @@
 """DC's evaluation protocol: train fresh networks on a (synthetic) set, test on real data."""
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Callable
 
@@ -9,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import dc_augment
+from .augment import AUGMENTATIONS
 from .config import RunConfig
 from .data import RealData
 from .models import build_model, compiled
+from .records import EvaluationRecord
 
 
 def train_epochs(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
@@ -57,7 +57,8 @@ def train_and_test(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, d
 
 
 def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealData,
-                       config: RunConfig, arch: str, seed: int) -> dict:
+                       config: RunConfig, arch: str, seed: int,
+                       iteration: int = 0) -> EvaluationRecord:
     """Accuracy of config.eval_models fresh `arch` networks trained on (images, labels).
 
     Runs on its own random stream (seeded by seed), so evaluating does not change what the
@@ -68,22 +69,20 @@ def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealDat
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         for _ in range(config.eval_models):
-            net = build_model(arch, data.channels, data.num_classes, data.im_size, config)
-            net = compiled(net.to(device), config)
+            net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
+            net = compiled(net.to(device), config.execution)
             accs.append(train_and_test(net, images.detach(), labels, data, config.eval_train_epochs,
                                        config.eval_lr, config.eval_batch,
-                                       dc_augment if config.eval_augmentation == "dc" else None,
+                                       AUGMENTATIONS[config.eval_augmentation],
                                        generator))
-    return {"arch": arch, "acc_mean": statistics.fmean(accs),
-            "acc_std": statistics.pstdev(accs), "accs": accs,
-            "seconds_per_model": (time.perf_counter() - start) / len(accs)}
+    return EvaluationRecord.from_accs(iteration, arch, accs, time.perf_counter() - start)
 
 
 def full_data_baseline(data: RealData, arch: str, config: RunConfig, epochs: int,
                        device: torch.device) -> float:
     """Test accuracy of one `arch` network trained on the whole real train split."""
     torch.manual_seed(config.seed)
-    net = build_model(arch, data.channels, data.num_classes, data.im_size, config)
-    net = compiled(net.to(device), config)
+    net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
+    net = compiled(net.to(device), config.execution)
     return train_and_test(net, data.images.to(device), data.labels.to(device), data, epochs,
                           config.eval_lr, config.eval_batch, augment=None)

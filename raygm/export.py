@@ -19,31 +19,29 @@ import pyarrow.fs
 import pyarrow.parquet as pq
 from ray import tune
 
+from . import records
 from .config import RunConfig, field_type
-from .study import Study
+from .data import DATASETS
+from .files import absolute, filesystem, write_atomic
 from .trainable import trial_config
-from .tuning import absolute, error_message, filesystem, read_study
+from .tuning import error_message, read_study
 
 RESULTS = "results"
-LOSSES = ("loss", "loss_first", "loss_higher")
-TIMES = ("seconds", "distill_seconds", "wall_seconds")
+# the key columns of both tables, then the run config's fields
+HEAD = {"study": str, "trial_id": str}
 
 
 def arrow_type(hint) -> pa.DataType:
-    item, is_tuple = field_type(hint)
-    scalar = {str: pa.string(), int: pa.int64(), float: pa.float64()}[item]
-    return pa.list_(scalar) if is_tuple else scalar
+    item, is_list = field_type(hint)
+    scalar = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}[item]
+    return pa.list_(scalar) if is_list else scalar
 
 
-CONFIG_SCHEMA = [pa.field(f.name, arrow_type(get_type_hints(RunConfig)[f.name]))
-                 for f in fields(RunConfig)]
+def arrow_schema(columns: dict) -> pa.Schema:
+    return pa.schema([pa.field(name, arrow_type(hint)) for name, hint in columns.items()])
 
 
-def accuracy_columns(study: Study) -> list[str]:
-    archs = {a for p in (study.grid_points or [{}]) for a in
-             study.run_config(p, 0).eval_architectures}
-    return [f"acc_{s}{suffix}" for suffix in ["", *(f"_{a}" for a in sorted(archs))]
-            for s in ("mean", "std")]
+CONFIG_COLUMNS = {f.name: get_type_hints(RunConfig)[f.name] for f in fields(RunConfig)}
 
 
 def nan_to_none(value):
@@ -67,66 +65,50 @@ def export_study(path: str) -> str:
     study, _ = read_study(path)
     fs, root = filesystem(path)
     out = posixpath.join(root, RESULTS)
-    fs.create_dir(out, recursive=True)
     analysis = tune.ExperimentAnalysis(path)
-    frames = analysis.trial_dataframes
-    classes = sorted({c for df in frames.values() for c in df.columns if c.startswith("loss_class_")},
-                     key=lambda c: int(c.rsplit("_", 1)[1]))
-    accuracies = accuracy_columns(study)
+    trials = sorted(analysis.trials, key=lambda t: t.trial_id)
+    configs = {t.trial_id: trial_config(study, t.config) for t in trials}
+    # every architecture any trial evaluates on, every class of any trial's dataset
+    archs = sorted({a for c in configs.values() for a in c.eval_architectures})
+    classes = max((DATASETS[c.dataset].num_classes for c in configs.values()), default=0)
+    iteration_columns = records.iteration_columns(archs, classes)
+    trial_columns = records.trial_columns(archs)
+    accuracies = records.accuracy_columns(archs)
     iteration_rows, trial_rows = [], []
-    for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
-        config = trial_config(study, trial.config).to_dict()
-        reports = frames.get(trial.trial_id)
-        records = [] if reports is None or reports.empty else (
+    for trial in trials:
+        config = configs[trial.trial_id].to_dict()
+        reports = analysis.trial_dataframes.get(trial.trial_id)
+        reported = [] if reports is None or reports.empty else (
             # a trial restarted from a checkpoint reports some iterations twice: keep the last
             reports.drop_duplicates("iteration", keep="last").sort_values("iteration")
             .to_dict("records"))
-        if records:
-            config["device"] = records[-1].get("device", config["device"])
+        last = reported[-1] if reported else {}
+        config["device"] = last.get("device", config["device"])
         base = {"study": study.name, "trial_id": trial.trial_id, **config}
-        for r in records:
+        for r in reported:
             evaluated = bool(r.get("evaluated"))
-            row = {**base, "iteration": int(r["iteration"])}
-            row.update({k: nan_to_none(r.get(k)) for k in (*LOSSES, *classes, *TIMES)})
-            row.update({k: nan_to_none(r.get(k)) if evaluated else None for k in accuracies})
-            iteration_rows.append(row)
-        last = records[-1] if records else {}
+            iteration_rows.append({**base, **{k: nan_to_none(r.get(k)) for k in iteration_columns},
+                                   **{k: nan_to_none(r.get(k)) if evaluated else None
+                                      for k in accuracies}})
         synthetic, grids = trial_files(fs, trial.path)
         trial_rows.append({
-            **base, "status": trial.status, "error": error_message(trial) or None,
+            **base, **{k: nan_to_none(last.get(k)) for k in trial_columns},
+            "status": trial.status, "error": error_message(trial) or None,
             "failures": trial.num_failures, "iterations_done": int(last.get("iteration", 0)),
-            **{k: nan_to_none(last.get(k)) for k in accuracies},
-            **{k: nan_to_none(last.get(k)) for k in TIMES[1:]},
             "trial_dir": posixpath.relpath(trial.path, out),
             "synthetic_path": posixpath.relpath(synthetic, out) if synthetic else None,
             "grid_paths": [posixpath.relpath(g, out) for g in grids]})
-    doubles = [pa.field(k, pa.float64()) for k in (*LOSSES, *classes, *TIMES)]
-    head = [pa.field("study", pa.string()), pa.field("trial_id", pa.string()), *CONFIG_SCHEMA]
-    accuracy_fields = [pa.field(k, pa.float64()) for k in accuracies]
-    write_parquet(fs, out, "iterations.parquet", iteration_rows, pa.schema(
-        [*head, pa.field("iteration", pa.int64()), *doubles, *accuracy_fields]))
-    write_parquet(fs, out, "trials.parquet", trial_rows, pa.schema(
-        [*head, pa.field("status", pa.string()), pa.field("error", pa.string()),
-         pa.field("failures", pa.int64()), pa.field("iterations_done", pa.int64()),
-         *accuracy_fields,
-         pa.field("distill_seconds", pa.float64()), pa.field("wall_seconds", pa.float64()),
-         pa.field("trial_dir", pa.string()), pa.field("synthetic_path", pa.string()),
-         pa.field("grid_paths", pa.list_(pa.string()))]))
+    head = {**HEAD, **CONFIG_COLUMNS}
+    write_parquet(out, "iterations.parquet", iteration_rows,
+                  arrow_schema({**head, **iteration_columns}))
+    write_parquet(out, "trials.parquet", trial_rows, arrow_schema({**head, **trial_columns}))
     meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
             "objectives": study.objectives, "space": study.space(), "repeats": study.repeats}
-    write_atomic(fs, out, "study.json", json.dumps(meta, indent=2).encode())
+    write_atomic(out, "study.json", json.dumps(meta, indent=2).encode())
     return out
 
 
-def write_parquet(fs, folder: str, name: str, rows: list[dict], schema: pa.Schema) -> None:
-    table = pa.Table.from_pylist(rows, schema=schema)
+def write_parquet(folder: str, name: str, rows: list[dict], schema: pa.Schema) -> None:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    write_atomic(fs, folder, name, sink.getvalue().to_pybytes())
-
-
-def write_atomic(fs, folder: str, name: str, data: bytes) -> None:
-    tmp = posixpath.join(folder, f".{name}.tmp")
-    with fs.open_output_stream(tmp) as f:
-        f.write(data)
-    fs.move(tmp, posixpath.join(folder, name))
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink)
+    write_atomic(folder, name, sink.getvalue().to_pybytes())

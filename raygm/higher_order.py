@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .choices import Choices
+
 
 def _dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
     return sum((x * y).sum() for x, y in zip(a, b))
@@ -74,9 +76,25 @@ def hvp_mismatch(g_syn: Sequence[torch.Tensor], g_real_graph: Sequence[torch.Ten
     return total / len(probes)
 
 
+def _curvature(curvature, net, params, real, g_real, g_syn, probes):
+    v = [r.detach() - s for r, s in zip(g_real, g_syn)]
+    if curvature == "gauss_newton":
+        return gauss_newton_quadratic(net, params, real, v)
+    return exact_quadratic(g_real, params, v)
+
+
+def _hvp(curvature, net, params, real, g_real, g_syn, probes):
+    return hvp_mismatch(g_syn, g_real, params, rademacher_probes(params, probes))
+
+
+HESSIAN_MODES = Choices("hessian mode", {"none": None, "curvature": _curvature, "hvp": _hvp})
+# H in the curvature term, and whether it differentiates the real gradient again
+HESSIAN_CURVATURES = Choices("hessian curvature", {"gauss_newton": False, "exact": True})
+
+
 def needs_real_graph(mode: str, curvature: str) -> bool:
     """Whether the term differentiates the real gradient again (create_graph on the real side)."""
-    return mode == "hvp" or (mode == "curvature" and curvature == "exact")
+    return mode == "hvp" or (mode == "curvature" and HESSIAN_CURVATURES[curvature])
 
 
 def higher_order_term(mode: str, curvature: str, net: nn.Module, params: Sequence[torch.Tensor],
@@ -84,11 +102,7 @@ def higher_order_term(mode: str, curvature: str, net: nn.Module, params: Sequenc
                       g_syn: Sequence[torch.Tensor], probes: int) -> torch.Tensor:
     """The unweighted higher-order term of one class. g_real carries its graph when
     needs_real_graph(mode, curvature); g_syn always does."""
-    if mode == "curvature":
-        v = [r.detach() - s for r, s in zip(g_real, g_syn)]
-        if curvature == "gauss_newton":
-            return gauss_newton_quadratic(net, params, real, v)
-        return exact_quadratic(g_real, params, v)
-    if mode == "hvp":
-        return hvp_mismatch(g_syn, g_real, params, rademacher_probes(params, probes))
-    raise ValueError(f"unknown hessian mode {mode!r}; allowed: none, curvature, hvp")
+    term = HESSIAN_MODES[mode]
+    if term is None:
+        raise ValueError("hessian mode 'none' has no higher-order term")
+    return term(curvature, net, params, real, g_real, g_syn, probes)

@@ -3,12 +3,41 @@ from __future__ import annotations
 
 import torch
 
+from .choices import Choices
 from .data import RealData
+
+# Each init: (data, ipc, generator) -> normalised images (num_classes * ipc, C, H, W).
+INITS = Choices("init")
+
+
+def _shape(data: RealData, ipc: int) -> tuple[int, ...]:
+    return (data.num_classes * ipc, data.channels, *data.im_size)
+
+
+@INITS.register("noise")
+def _noise(data, ipc, generator):
+    return torch.randn(_shape(data, ipc), generator=generator)
+
+
+@INITS.register("real")
+def _real(data, ipc, generator):
+    return torch.cat([data.sample(c, ipc, generator) for c in range(data.num_classes)]).clone()
+
+
+def _pixel_constant(value: float):
+    return lambda data, ipc, generator: data.from_pixels(torch.full(_shape(data, ipc), value))
+
+
+def _normalised_constant(value: float):
+    return lambda data, ipc, generator: torch.full(_shape(data, ipc), value)
+
 
 # Constant initialisations as pixel values (before normalisation): black, white and grey
 # pixels. The seed study's constants were set after normalisation instead.
-PIXEL_CONSTANTS = {"black": 0.0, "white": 1.0, "grey": 0.5}
-NORMALISED_CONSTANTS = {"seed_zeros": 0.0, "seed_ones": 1.0, "seed_half": 0.5}
+INITS.update({"black": _pixel_constant(0.0), "white": _pixel_constant(1.0),
+              "grey": _pixel_constant(0.5),
+              "seed_zeros": _normalised_constant(0.0), "seed_ones": _normalised_constant(1.0),
+              "seed_half": _normalised_constant(0.5)})
 
 
 def synthetic_labels(num_classes: int, ipc: int) -> torch.Tensor:
@@ -19,14 +48,4 @@ def synthetic_labels(num_classes: int, ipc: int) -> torch.Tensor:
 def init_synthetic(init: str, data: RealData, ipc: int,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """Normalised synthetic images (num_classes * ipc, C, H, W), ordered by class."""
-    shape = (data.num_classes * ipc, data.channels, *data.im_size)
-    if init == "noise":
-        return torch.randn(shape, generator=generator)
-    if init == "real":
-        return torch.cat([data.sample(c, ipc, generator) for c in range(data.num_classes)]).clone()
-    if init in PIXEL_CONSTANTS:
-        return data.from_pixels(torch.full(shape, PIXEL_CONSTANTS[init]))
-    if init in NORMALISED_CONSTANTS:
-        return torch.full(shape, NORMALISED_CONSTANTS[init])
-    allowed = ["noise", "real", *PIXEL_CONSTANTS, *NORMALISED_CONSTANTS]
-    raise ValueError(f"unknown init {init!r}; allowed: {', '.join(allowed)}")
+    return INITS[init](data, ipc, generator)

@@ -7,6 +7,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .choices import Choices
+
+# Each distance: (synthetic gradients, real gradients) -> a scalar tensor.
+DISTANCES = Choices("distance")
+
 
 def class_gradient(net: nn.Module, images: torch.Tensor, label: int,
                    params: Sequence[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor]:
@@ -18,7 +23,29 @@ def class_gradient(net: nn.Module, images: torch.Tensor, label: int,
     return list(grads) if create_graph else [g.detach() for g in grads]
 
 
-def _ours(g_syn: torch.Tensor, g_real: torch.Tensor) -> torch.Tensor:
+@DISTANCES.register("ours")
+def _ours(g_syn: Sequence[torch.Tensor], g_real: Sequence[torch.Tensor]) -> torch.Tensor:
+    return sum(_ours_layer(s, r) for s, r in zip(g_syn, g_real))
+
+
+def _flat(grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([g.flatten() for g in grads])
+
+
+@DISTANCES.register("mse")
+def _mse(g_syn, g_real):
+    """Squared L2 distance of the flattened gradients."""
+    return ((_flat(g_syn) - _flat(g_real)) ** 2).sum()
+
+
+@DISTANCES.register("cos")
+def _cos(g_syn, g_real):
+    """1 - cosine of the flattened gradients."""
+    s, r = _flat(g_syn), _flat(g_real)
+    return 1 - (s * r).sum() / (s.norm() * r.norm() + 1e-6)
+
+
+def _ours_layer(g_syn: torch.Tensor, g_real: torch.Tensor) -> torch.Tensor:
     """DC's layer-wise distance: sum over output rows of 1 - cosine; 1-D tensors count 0."""
     if g_real.dim() == 1:
         return g_real.new_zeros(())
@@ -29,13 +56,5 @@ def _ours(g_syn: torch.Tensor, g_real: torch.Tensor) -> torch.Tensor:
 
 def match_loss(g_syn: Sequence[torch.Tensor], g_real: Sequence[torch.Tensor],
                distance: str) -> torch.Tensor:
-    """Distance between two lists of parameter gradients ('ours', 'mse' or 'cos')."""
-    if distance == "ours":
-        return sum(_ours(s, r) for s, r in zip(g_syn, g_real))
-    s = torch.cat([g.flatten() for g in g_syn])
-    r = torch.cat([g.flatten() for g in g_real])
-    if distance == "mse":
-        return ((s - r) ** 2).sum()
-    if distance == "cos":
-        return 1 - (s * r).sum() / (s.norm() * r.norm() + 1e-6)
-    raise ValueError(f"unknown distance {distance!r}; allowed: ours, mse, cos")
+    """Distance between two lists of parameter gradients (one of DISTANCES)."""
+    return DISTANCES[distance](g_syn, g_real)

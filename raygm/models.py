@@ -1,28 +1,42 @@
-"""The networks of DC (Zhao et al. 2021), written after its networks.py."""
+"""The networks of DC (Zhao et al. 2021), written after its networks.py.
+
+A network's own settings are a `ModelConfig` (as nanoGPT keeps GPTConfig apart from the
+training settings); the run config derives one (`RunConfig.net`)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .config import RunConfig
+from .choices import Choices
+
+ACTIVATIONS = Choices("activation", {"relu": nn.ReLU, "sigmoid": nn.Sigmoid,
+                                     "leakyrelu": lambda: nn.LeakyReLU(0.01)})
+NORMS = Choices("normalisation", {
+    "instancenorm": lambda ch, shape: nn.GroupNorm(ch, ch, affine=True),  # affine instance norm
+    "batchnorm": lambda ch, shape: nn.BatchNorm2d(ch),
+    "layernorm": lambda ch, shape: nn.LayerNorm(shape, elementwise_affine=True),
+    "groupnorm": lambda ch, shape: nn.GroupNorm(4, ch, affine=True),
+    "none": lambda ch, shape: nn.Identity(),
+})
+POOLINGS = Choices("pooling", {"avgpooling": lambda: nn.AvgPool2d(2),
+                               "maxpooling": lambda: nn.MaxPool2d(2), "none": None})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """ConvNet's variant settings (the other networks have fixed shapes)."""
+    width: int = 128
+    depth: int = 3
+    act: str = "relu"
+    norm: str = "instancenorm"
+    pooling: str = "avgpooling"
 
 
 def _norm(kind: str, channels: int, shape: tuple[int, int, int]) -> nn.Module:
-    if kind == "batchnorm":
-        return nn.BatchNorm2d(channels)
-    if kind == "instancenorm":  # GroupNorm with one group per channel: affine instance norm
-        return nn.GroupNorm(channels, channels, affine=True)
-    if kind == "layernorm":
-        return nn.LayerNorm(shape, elementwise_affine=True)
-    if kind == "groupnorm":
-        return nn.GroupNorm(4, channels, affine=True)
-    return nn.Identity()
-
-
-def _act(kind: str) -> nn.Module:
-    return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid,
-            "leakyrelu": lambda: nn.LeakyReLU(0.01)}[kind]()
+    return NORMS[kind](channels, shape)
 
 
 class MLP(nn.Module):
@@ -41,22 +55,21 @@ class ConvNet(nn.Module):
 
     28×28 inputs are treated as 32×32 by padding the first conv by 3 (as DC)."""
 
-    def __init__(self, channels: int, num_classes: int, im_size: tuple[int, int], width: int = 128,
-                 depth: int = 3, act: str = "relu", norm: str = "instancenorm",
-                 pooling: str = "avgpooling"):
+    def __init__(self, channels: int, num_classes: int, im_size: tuple[int, int],
+                 net: ModelConfig = ModelConfig()):
         super().__init__()
         pad_to_32 = tuple(im_size) == (28, 28)
         h, w = (32, 32) if pad_to_32 else im_size
         layers, in_ch = [], channels
-        for d in range(depth):
-            layers.append(nn.Conv2d(in_ch, width, 3, padding=3 if pad_to_32 and d == 0 else 1))
-            layers += [_norm(norm, width, (width, h, w)), _act(act)]
-            in_ch = width
-            if pooling != "none":
-                layers.append(nn.AvgPool2d(2) if pooling == "avgpooling" else nn.MaxPool2d(2))
+        for d in range(net.depth):
+            layers.append(nn.Conv2d(in_ch, net.width, 3, padding=3 if pad_to_32 and d == 0 else 1))
+            layers += [_norm(net.norm, net.width, (net.width, h, w)), ACTIVATIONS[net.act]()]
+            in_ch = net.width
+            if POOLINGS[net.pooling] is not None:
+                layers.append(POOLINGS[net.pooling]())
                 h, w = h // 2, w // 2
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(width * h * w, num_classes)
+        self.classifier = nn.Linear(net.width * h * w, num_classes)
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))
@@ -148,29 +161,34 @@ class ResNet18(nn.Module):
         return self.classifier(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
+MODELS = Choices("model", {
+    "MLP": lambda *shape, net: MLP(*shape),
+    "ConvNet": lambda *shape, net: ConvNet(*shape, net),
+    "LeNet": lambda *shape, net: LeNet(*shape),
+    "AlexNet": lambda *shape, net: AlexNet(*shape),
+    "AlexNetBN": lambda *shape, net: AlexNet(*shape, norm="batchnorm"),
+    "VGG11": lambda *shape, net: VGG11(*shape),
+    "VGG11BN": lambda *shape, net: VGG11(*shape, norm="batchnorm"),
+    "ResNet18": lambda *shape, net: ResNet18(*shape),
+    "ResNet18BN": lambda *shape, net: ResNet18(*shape, norm="batchnorm"),
+})
+
+
 def build_model(name: str, channels: int, num_classes: int, im_size: tuple[int, int],
-                config: RunConfig | None = None) -> nn.Module:
-    """A freshly initialised network; ConvNet takes its variant settings from config."""
-    c = config or RunConfig()
-    args = (channels, num_classes, tuple(im_size))
-    if name == "ConvNet":
-        return ConvNet(*args, c.net_width, c.net_depth, c.net_act, c.net_norm, c.net_pooling)
-    builders = {
-        "MLP": lambda: MLP(*args), "LeNet": lambda: LeNet(*args),
-        "AlexNet": lambda: AlexNet(*args), "AlexNetBN": lambda: AlexNet(*args, norm="batchnorm"),
-        "VGG11": lambda: VGG11(*args), "VGG11BN": lambda: VGG11(*args, norm="batchnorm"),
-        "ResNet18": lambda: ResNet18(*args), "ResNet18BN": lambda: ResNet18(*args, norm="batchnorm"),
-    }
-    if name not in builders:
-        raise ValueError(f"unknown model {name!r}; allowed: ConvNet, {', '.join(builders)}")
-    return builders[name]()
+                net: ModelConfig = ModelConfig()) -> nn.Module:
+    """A freshly initialised network (ConvNet shaped by net)."""
+    return MODELS[name](channels, num_classes, tuple(im_size), net=net)
 
 
 def has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
-def compiled(net: nn.Module, config: RunConfig) -> nn.Module:
-    """net through torch.compile when config.execution says so (it shares net's parameters;
-    compiled graphs support backward but not double backward)."""
-    return torch.compile(net, dynamic=False) if config.execution == "compiled" else net
+# compiled: through torch.compile (it shares net's parameters; compiled graphs support
+# backward but not double backward); eager: as is, DC's reference.
+EXECUTIONS = Choices("execution", {"compiled": lambda net: torch.compile(net, dynamic=False),
+                                   "eager": lambda net: net})
+
+
+def compiled(net: nn.Module, execution: str) -> nn.Module:
+    return EXECUTIONS[execution](net)

@@ -1,12 +1,15 @@
-"""What a run writes to its output folder: config, metrics, evaluations, synthetic set, grids.
+"""What a run writes: image grids, the synthetic set, and (`RunFiles`, the reporter of
+`raygm distill`) config, metrics, evaluations and a summary in an output folder.
 
-Metrics are appended and flushed line by line and files are replaced atomically, so a
+Metrics are appended and flushed line by line and other files replaced atomically, so a
 crash loses at most the iteration in progress."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -15,12 +18,11 @@ from torchvision.utils import make_grid, save_image
 
 from .config import RunConfig
 from .data import RealData
+from .driver import Reporter
+from .files import torch_bytes, write_atomic
+from .records import Progress, Report, Snapshot
 
-
-def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+SYNTHETIC = "synthetic.pt"
 
 
 def image_grid(images: torch.Tensor, data: RealData, scale: int = 3) -> torch.Tensor:
@@ -32,25 +34,31 @@ def image_grid(images: torch.Tensor, data: RealData, scale: int = 3) -> torch.Te
     return make_grid(pixels, nrow=data.num_classes, padding=2, pad_value=1.0)
 
 
-def save_grid(images: torch.Tensor, data: RealData, folder: Path, iteration: int) -> Path:
-    path = Path(folder) / f"grid_iter{iteration:05d}.png"
-    save_image(image_grid(images, data), path)
-    return path
+def grid_name(iteration: int) -> str:
+    return f"grid_iter{iteration:05d}.png"
 
 
-def save_synthetic(state: dict, folder: Path) -> Path:
-    """The synthetic set alone (what users load), from a Distillation.state_dict()."""
-    path = Path(folder) / "synthetic.pt"
-    atomic_save({k: state[k] for k in ("images", "labels", "config", "iteration")}, path)
-    return path
+def save_snapshot(folder: str | os.PathLike, snapshot: Snapshot, data: RealData) -> None:
+    """The synthetic set alone (what users load: images, labels, config, iteration) and, when
+    due, its image grid."""
+    run = snapshot.state["run"]
+    write_atomic(folder, SYNTHETIC, torch_bytes(
+        {k: run[k] for k in ("images", "labels", "config", "iteration")}))
+    if snapshot.grid:
+        png = io.BytesIO()
+        save_image(image_grid(run["images"], data), png, format="png")
+        write_atomic(folder, grid_name(snapshot.iteration), png.getvalue())
 
 
-class RunWriter:
-    def __init__(self, out: str | os.PathLike, config: RunConfig, data: RealData):
-        self.out, self.data = Path(out), data
+class RunFiles(Reporter):
+    """The output folder of `raygm distill`."""
+
+    def __init__(self, out: str | os.PathLike, config: RunConfig, data: RealData,
+                 baseline: float | None = None):
+        self.out, self.data, self.config, self.baseline = Path(out), data, config, baseline
         self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-        self._files = {}
+        write_atomic(self.out, "config.json", json.dumps(config.to_dict(), indent=2).encode())
+        self.evaluations, self._files = [], {}
 
     def _append(self, name: str, row: dict) -> None:
         if name not in self._files:
@@ -61,21 +69,22 @@ class RunWriter:
         writer.writerow(row)
         f.flush()
 
-    def log_iteration(self, record: dict) -> None:
-        row = {k: v for k, v in record.items() if k != "class_loss"}
-        row.update({f"loss_class_{k}": v for k, v in enumerate(record["class_loss"])})
-        self._append("metrics.csv", row)
+    def log(self, report: Report) -> None:
+        if report.step is not None:
+            self._append("metrics.csv", {"iteration": report.iteration, **report.step.metrics()})
+        for record in report.evaluations:
+            row = asdict(record)
+            if self.baseline:
+                row["retained"] = record.acc_mean / self.baseline
+            self.evaluations.append(row)
+            self._append("evals.csv", {**row, "accs": ";".join(f"{a:.4f}" for a in record.accs)})
+        if report.snapshot is not None:
+            save_snapshot(self.out, report.snapshot, self.data)
 
-    def log_evaluation(self, record: dict) -> None:
-        self._append("evals.csv", {**record, "accs": ";".join(f"{a:.4f}" for a in record["accs"])})
-
-    def save_grid(self, images: torch.Tensor, iteration: int) -> Path:
-        return save_grid(images, self.data, self.out, iteration)
-
-    def save_synthetic(self, state: dict) -> None:
-        save_synthetic(state, self.out)
-
-    def close(self, summary: dict) -> None:
+    def close(self, progress: Progress) -> None:
         for f, _ in self._files.values():
             f.close()
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        summary = {"config": self.config.to_dict(), "evaluations": self.evaluations,
+                   "wall_seconds": progress.wall_seconds,
+                   "distill_seconds": progress.distill_seconds}
+        write_atomic(self.out, "summary.json", json.dumps(summary, indent=2).encode())

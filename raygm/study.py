@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, RunConfig
+from .records import objective_metrics
 
-OBJECTIVE_METRICS = ("acc_mean", "loss", "distill_seconds")
 MODES = ("max", "min")
 SCHEDULERS = ("none", "asha")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform")
@@ -65,8 +65,12 @@ class Study:
                 for combo in itertools.product(*block.values())]
 
     @property
+    def objective_names(self) -> list[str]:
+        return [o["metric"] for o in self.objectives]
+
+    @property
     def metric(self) -> str | list[str]:
-        metrics = [o["metric"] for o in self.objectives]
+        metrics = self.objective_names
         return metrics[0] if len(metrics) == 1 else metrics
 
     @property
@@ -78,11 +82,26 @@ class Study:
     def num_trials(self) -> int:
         return (len(self.grid_points) if self.kind == "grid" else self.trials) * self.repeats
 
+    @property
+    def max_iterations(self) -> int:
+        """The longest trial's iterations (ASHA's horizon)."""
+        return max(_values(self, "iterations"))
+
     def run_config(self, sampled: dict[str, Any], repeat: int) -> RunConfig:
         """The trial's configuration: fixed settings, the sampled ones, a seed per repeat."""
         values = {**self.fixed, **sampled}
         values["seed"] = values.get("seed", 0) + repeat
         return RunConfig.from_dict(values)
+
+    @property
+    def common_architectures(self) -> tuple[str, ...]:
+        """The evaluation architectures every trial evaluates on."""
+        if self.kind == "grid":
+            sets = [self.run_config(p, 0).eval_architectures for p in self.grid_points or [{}]]
+        else:
+            sets = [archs or (model,) for archs in _values(self, "eval_archs")
+                    for model in _values(self, "model")]
+        return tuple(a for a in sets[0] if all(a in s for s in sets))
 
     def space(self) -> dict[str, dict]:
         """What varies, for the exported metadata and the analysis scripts."""
@@ -157,10 +176,11 @@ def parse_study(raw: Any, file: str) -> Study:
     for key, spec in study.search.items():
         config_key("search", key)
         where = f"search.{key}"
-        if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        dists = [k for k in spec if k in DISTRIBUTIONS] if isinstance(spec, dict) else []
+        if len(dists) != 1 or set(spec) - {dists[0], "when"}:
             fail(where, spec, "one of {choice: [v, ...]}, {uniform: [low, high]}, "
-                              "{loguniform: [low, high]}")
-        (dist, values), = spec.items()
+                              "{loguniform: [low, high]}, with an optional when: {field: [values]}")
+        dist, values = distribution(spec)
         typed(f"{where}.{dist}", values, list, "a list")
         if dist == "choice":
             if not values:
@@ -174,6 +194,18 @@ def parse_study(raw: Any, file: str) -> Study:
                      + (" and low > 0" if dist == "loguniform" else ""))
             for v in values:
                 check_config("search", {key: v}, f".{dist}")
+        earlier = list(study.search)[:list(study.search).index(key)]
+        when = typed(f"{where}.when", spec.get("when", {}), dict,
+                     "a mapping {field: [values]} of earlier choice fields")
+        for field_name, allowed in when.items():
+            choices = study.search[field_name].get("choice") if field_name in earlier else None
+            if choices is None:
+                fail(f"{where}.when.{field_name}", allowed, "a field sampled with choice above "
+                     f"{key}: " + (", ".join(k for k in earlier if "choice" in study.search[k])
+                                   or "(none)"))
+            if not isinstance(allowed, list) or not allowed or any(v not in choices for v in allowed):
+                fail(f"{where}.when.{field_name}", allowed,
+                     "a non-empty list of its choices: " + ", ".join(map(str, choices)))
 
     study.trials = typed("trials", raw.get("trials", 1), int, "an integer >= 1")
     study.repeats = typed("repeats", raw.get("repeats", 1), int, "an integer >= 1")
@@ -198,8 +230,9 @@ def parse_study(raw: Any, file: str) -> Study:
     for i, o in enumerate(objectives):
         if not isinstance(o, dict) or set(o) != {"metric", "mode"}:
             fail(f"objectives[{i}]", o, "{metric: ..., mode: max|min}")
-        if o["metric"] not in OBJECTIVE_METRICS:
-            fail(f"objectives[{i}].metric", o["metric"], ", ".join(OBJECTIVE_METRICS))
+        allowed = objective_metrics(study.common_architectures)
+        if o["metric"] not in allowed:
+            fail(f"objectives[{i}].metric", o["metric"], ", ".join(allowed))
         if o["mode"] not in MODES:
             fail(f"objectives[{i}].mode", o["mode"], ", ".join(MODES))
     study.objectives = objectives
@@ -252,11 +285,17 @@ def parse_study(raw: Any, file: str) -> Study:
     return study
 
 
+def distribution(spec: dict) -> tuple[str, list]:
+    """A search entry's distribution name and its values (the entry less its `when`)."""
+    (dist, values), = ((k, v) for k, v in spec.items() if k != "when")
+    return dist, values
+
+
 def _values(study: Study, key: str) -> list:
     """Every value a config field takes in the study."""
     if study.kind == "grid" and key in study.factors:
         default = study.fixed.get(key, getattr(RunConfig(), key))
         return [p.get(key, default) for p in study.grid_points]
     if key in study.search:
-        return list(next(iter(study.search[key].values())))
+        return list(distribution(study.search[key])[1])
     return [study.fixed.get(key, getattr(RunConfig(), key))]

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import optuna
-import pyarrow.fs
 import ray
 import yaml
 from ray import tune
@@ -20,15 +19,18 @@ from ray.tune.search import Repeater
 from ray.tune.search.optuna import OptunaSearch
 
 from .data import resolve_data_dir
+from .files import absolute, read_text, write_atomic
 from .study import Study, load_study, parse_study
-from .trainable import distill_trial, param_space, trial_config
+from .trainable import SearchSpace, distill_trial, param_space, trial_config
 
 DEFAULT_STORAGE = "runs/studies"
+
+
 def search_algorithm(study: Study, optuna_storage: str):
     if study.kind == "grid":
         return None
-    searcher = OptunaSearch(metric=study.metric, mode=study.mode, seed=study.sampler_seed,
-                            study_name=study.name,
+    searcher = OptunaSearch(space=SearchSpace(study), metric=study.metric, mode=study.mode,
+                            seed=study.sampler_seed, study_name=study.name,
                             storage=optuna.storages.RDBStorage(optuna_storage))
     return Repeater(searcher, repeat=study.repeats) if study.repeats > 1 else searcher
 
@@ -37,7 +39,7 @@ def scheduler(study: Study):
     if study.scheduler["name"] == "none":
         return None
     return ASHAScheduler(time_attr="iteration", metric=study.metric, mode=study.mode,
-                         max_t=max(study.run_config({}, 0).iterations, 1),
+                         max_t=max(study.max_iterations, 1),
                          grace_period=study.scheduler.get("grace_period", 1),
                          reduction_factor=study.scheduler.get("reduction_factor", 4))
 
@@ -52,11 +54,6 @@ def connect(address: str | None) -> None:
     RAY_ADDRESS); 'auto' or 'ray://host:port': an existing cluster."""
     if not ray.is_initialized():
         ray.init(address=address)
-
-
-def absolute(storage: str) -> str:
-    """A local storage path made absolute (Ray Tune needs that); URIs stay as they are."""
-    return storage if "://" in storage else str(Path(storage).resolve())
 
 
 def launch(study_file: str, storage: str | None = None, address: str | None = None,
@@ -79,8 +76,8 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
         "data_dir": str(Path(resolve_data_dir(data_dir)).resolve()),
         "optuna_storage": optuna_storage or f"sqlite:///{Path(path) / 'optuna.db'}",
     }
-    write_text(path, "study.yaml", Path(study_file).read_text())
-    write_text(path, "launch.json", json.dumps(launch_info, indent=2))
+    write_atomic(path, "study.yaml", Path(study_file).read_bytes())
+    write_atomic(path, "launch.json", json.dumps(launch_info, indent=2).encode())
     connect(address)
     tuner = tune.Tuner(
         trainable(study, launch_info["data_dir"]),
@@ -130,14 +127,11 @@ def trial_table(path: str) -> list[dict]:
     rows = []
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
         result = trial.last_result or {}
-        row = {"trial": trial.trial_id, "status": trial.status}
         config = trial_config(study, trial.config)
-        row.update({k: getattr(config, k) for k in study.factors})
-        row["seed"] = result.get("seed")
-        row["iteration"] = result.get("iteration")
-        row["acc_mean"] = result.get("acc_mean")
-        row["distill_seconds"] = result.get("distill_seconds")
-        row["failures"] = trial.num_failures
+        row = {"trial": trial.trial_id, "status": trial.status,
+               **{k: getattr(config, k) for k in study.factors}, "seed": config.seed,
+               **{k: result.get(k) for k in ("iteration", *study.objective_names)},
+               "failures": trial.num_failures}
         row["error"] = error_message(trial)[:100]
         rows.append(row)
     return rows
@@ -178,21 +172,3 @@ def format_table(rows: list[dict]) -> str:
     lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
     return "\n".join(lines)
-
-
-def filesystem(folder: str) -> tuple[pyarrow.fs.FileSystem, str]:
-    """The file system of a local folder or URI, and the path on it."""
-    return pyarrow.fs.FileSystem.from_uri(absolute(folder))
-
-
-def write_text(folder: str, name: str, text: str) -> None:
-    fs, root = filesystem(folder)
-    fs.create_dir(root, recursive=True)
-    with fs.open_output_stream(f"{root}/{name}") as f:
-        f.write(text.encode())
-
-
-def read_text(folder: str, name: str) -> str:
-    fs, root = filesystem(folder)
-    with fs.open_input_stream(f"{root}/{name}") as f:
-        return f.read().decode()

@@ -22,10 +22,10 @@ def test_same_seed_gives_bit_identical_synthetic_sets(tiny_config, tiny_data):
 
 def test_records_hold_total_and_per_class_loss(tiny_config, tiny_data):
     d, records = run(tiny_config, tiny_data, 2)
-    assert [r["iteration"] for r in records] == [1, 2] and d.iteration == 2
+    assert [r.iteration for r in records] == [1, 2] and d.iteration == 2
     for r in records:
-        assert len(r["class_loss"]) == 4 and r["loss"] == pytest.approx(sum(r["class_loss"]))
-        assert r["seconds"] > 0
+        assert len(r.class_loss) == 4 and r.loss == pytest.approx(sum(r.class_loss))
+        assert r.seconds > 0
 
 
 def test_steps_change_the_synthetic_images(tiny_config, tiny_data):
@@ -39,8 +39,8 @@ def test_matching_loss_goes_down(tiny_config):
     data = make_real_data(per_class=40)
     config = tiny_config.replace(model="MLP", lr_img=1.0, batch_real=40, distance="mse")
     _, records = run(config, data, 30)
-    first = sum(r["loss"] for r in records[:5])
-    last = sum(r["loss"] for r in records[-5:])
+    first = sum(r.loss for r in records[:5])
+    last = sum(r.loss for r in records[-5:])
     assert last < 0.7 * first
 
 
@@ -61,14 +61,14 @@ def test_batchnorm_network_runs_with_frozen_statistics(tiny_config, tiny_data):
     config = tiny_config.replace(net_norm="batchnorm", ipc=2, outer_loop=2, inner_loop=1,
                                  bn_batch=2)
     d, records = run(config, tiny_data, 2)
-    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
+    assert all(torch.isfinite(torch.tensor(r.loss)) for r in records)
 
 
 def test_evaluate_covers_each_architecture(tiny_config, tiny_data):
     d = Distillation(tiny_config.replace(eval_archs=("ConvNet", "MLP")), tiny_data)
     results = d.evaluate()
-    assert [r["arch"] for r in results] == ["ConvNet", "MLP"]
-    assert all(r["iteration"] == 0 and len(r["accs"]) == 1 for r in results)
+    assert [r.arch for r in results] == ["ConvNet", "MLP"]
+    assert all(r.iteration == 0 and len(r.accs) == 1 for r in results)
 
 
 @pytest.mark.parametrize("distance", ["ours", "mse", "cos"])
@@ -87,7 +87,7 @@ def test_compiled_and_eager_steps_agree(distance, hessian, curvature, tiny_confi
     (start_r, rec_r, end_r), (start_f, rec_f, end_f) = results["eager"], results["compiled"]
     assert torch.equal(start_r, start_f)
     for r, f in zip(rec_r, rec_f):
-        assert f["loss"] == pytest.approx(r["loss"], rel=1e-5)
-        assert f["loss_higher"] == pytest.approx(r["loss_higher"], rel=1e-4, abs=1e-6)
+        assert f.loss == pytest.approx(r.loss, rel=1e-5)
+        assert f.loss_higher == pytest.approx(r.loss_higher, rel=1e-4, abs=1e-6)
     assert torch.allclose(end_f - start_f, end_r - start_r, rtol=1e-4, atol=1e-5)
     assert not torch.equal(end_r, start_r)

@@ -18,9 +18,9 @@ def test_distilled_mnist_beats_its_initialisation_by_a_wide_margin():
                        lr_img=1.0, batch_real=64, eval_models=2, eval_epochs=300,
                        eval_augment="none", device="cpu", seed=0)
     run = Distillation(config, data)
-    before = run.evaluate()[0]["acc_mean"]
+    before = run.evaluate()[0].acc_mean
     for _ in range(config.iterations):
         run.step()
-    after = run.evaluate()[0]["acc_mean"]
+    after = run.evaluate()[0].acc_mean
     print(f"MNIST ConvNet-16 ipc 1: accuracy {before:.3f} at init, {after:.3f} after 60 iterations")
     assert before < 0.3 and after > before + 0.4

@@ -19,7 +19,7 @@ def tiny_net(name):
         net = build_model("MLP", 1, 3, (4, 4))
     else:
         net = build_model("ConvNet", 1, 3, (4, 4),
-                          RunConfig(net_width=3, net_depth=1, net_act="sigmoid"))
+                          RunConfig(net_width=3, net_depth=1, net_act="sigmoid").net)
     return net.double()
 
 
@@ -112,7 +112,7 @@ def test_weight_zero_equals_none_and_positive_weight_changes_the_update(mode, ti
                              hessian_curvature=curvature)
         assert not torch.allclose(on, none)
         r = records[-1]
-        assert r["loss_higher"] != 0 and r["loss"] == pytest.approx(r["loss_first"] + r["loss_higher"])
+        assert r.loss_higher != 0 and r.loss == pytest.approx(r.loss_first + r.loss_higher)
 
 
 @pytest.mark.parametrize("distance", ["ours", "mse", "cos"])
@@ -120,7 +120,7 @@ def test_every_distance_combines_with_each_mode(distance, tiny_config, tiny_data
     for mode in ("curvature", "hvp"):
         _, records = distil(tiny_config, tiny_data, distance=distance, hessian=mode,
                             hessian_weight=0.1, hessian_probes=2)
-        assert all(torch.isfinite(torch.tensor(r["loss"])) for r in records)
+        assert all(torch.isfinite(torch.tensor(r.loss)) for r in records)
 
 
 @pytest.mark.parametrize("changes, field", [

@@ -9,7 +9,7 @@ from raygm.models import build_model
 def tiny_nets():
     yield "MLP", build_model("MLP", 1, 3, (6, 6))
     yield "ConvNet", build_model("ConvNet", 1, 3, (6, 6),
-                                 RunConfig(net_width=4, net_depth=1, net_act="sigmoid"))
+                                 RunConfig(net_width=4, net_depth=1, net_act="sigmoid").net)
 
 
 @pytest.mark.parametrize("distance", ["ours", "mse", "cos"])

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from raygm.config import MODELS, RunConfig
-from raygm.models import build_model, has_batchnorm
+from raygm.config import RunConfig
+from raygm.models import MODELS, build_model, has_batchnorm
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -20,7 +20,7 @@ def test_models_map_images_to_logits(name, channels, size):
 ])
 def test_convnet_variants(changes):
     config = RunConfig(net_width=16, **{k: v for k, v in changes.items() if k != "net_width"})
-    net = build_model("ConvNet", 1, 10, (28, 28), config)
+    net = build_model("ConvNet", 1, 10, (28, 28), config.net)
     assert net(torch.randn(3, 1, 28, 28)).shape == (3, 10)
     assert net.features[0].out_channels == config.net_width
     assert has_batchnorm(net) == (config.net_norm == "batchnorm")

@@ -1,0 +1,136 @@
+"""What a run reports: typed records, and every name derived from them.
+
+`IterationRecord` (one distillation step), `EvaluationRecord` (one architecture evaluated
+at one iteration) and `Progress` (running totals and the latest accuracies) make up the
+`Report` that the run driver hands its reporters after each iteration. From them come the
+flat metrics a trial reports (`Report.metrics`), the metrics a study may optimise
+(`objective_metrics`) and the Parquet columns with their types (`iteration_columns`,
+`trial_columns`), which the analysis scripts read. A new metric is added here, and where
+it is computed.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+LOSSES = ("loss", "loss_first", "loss_higher")
+TIMES = ("seconds", "distill_seconds", "wall_seconds")
+CLASS_LOSS_PREFIX = "loss_class_"
+# What a trial adds to every report about where and how it ran: seed and device are also
+# run-config columns (device as resolved: auto -> cpu/cuda), node_id a trials.parquet column.
+CONTEXT = {"seed": int, "device": str, "node_id": str}
+
+
+def class_loss_column(c: int) -> str:
+    return f"{CLASS_LOSS_PREFIX}{c}"
+
+
+def accuracy_column(stat: str, arch: str | None = None) -> str:
+    """acc_mean / acc_std of the first evaluation architecture, or acc_<stat>_<arch>."""
+    return f"acc_{stat}" + (f"_{arch}" if arch else "")
+
+
+def accuracy_columns(archs) -> list[str]:
+    return [accuracy_column(stat, arch) for arch in (None, *archs) for stat in ("mean", "std")]
+
+
+def objective_metrics(archs) -> tuple[str, ...]:
+    """Metrics a study may optimise, given the evaluation architectures of every trial."""
+    return ("acc_mean", *(accuracy_column("mean", a) for a in archs), "loss",
+            "distill_seconds", "wall_seconds")
+
+
+def iteration_columns(archs, num_classes: int) -> dict[str, type]:
+    """Columns of iterations.parquet after the config's (one row per trial x report)."""
+    return {"iteration": int, **dict.fromkeys(LOSSES, float),
+            **{class_loss_column(c): float for c in range(num_classes)},
+            **dict.fromkeys(TIMES, float), **dict.fromkeys(accuracy_columns(archs), float),
+            "evaluated": bool}
+
+
+def trial_columns(archs) -> dict[str, type]:
+    """Columns of trials.parquet after the config's (one row per trial)."""
+    return {"status": str, "error": str, "failures": int, "iterations_done": int,
+            **dict.fromkeys(accuracy_columns(archs), float),
+            **dict.fromkeys(TIMES[1:], float), "node_id": str, "trial_dir": str,
+            "synthetic_path": str, "grid_paths": list[str]}
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    iteration: int
+    loss: float          # summed over classes, mean over outer steps: loss_first + loss_higher
+    loss_first: float    # the gradient distance
+    loss_higher: float   # λ × the higher-order term
+    class_loss: tuple[float, ...]
+    seconds: float
+
+    def metrics(self) -> dict[str, float]:
+        return {**{k: getattr(self, k) for k in (*LOSSES, "seconds")},
+                **{class_loss_column(c): v for c, v in enumerate(self.class_loss)}}
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    iteration: int
+    arch: str
+    acc_mean: float      # test accuracy (fraction), mean over the evaluation networks
+    acc_std: float       # their population standard deviation
+    accs: tuple[float, ...]
+    seconds_per_model: float
+
+    @classmethod
+    def from_accs(cls, iteration: int, arch: str, accs, seconds: float) -> "EvaluationRecord":
+        accs = tuple(accs)
+        return cls(iteration, arch, statistics.fmean(accs), statistics.pstdev(accs), accs,
+                   seconds / len(accs))
+
+
+@dataclass
+class Progress:
+    """A run's running totals; checkpointed with the run so a resumed run goes on counting."""
+    distill_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    accuracy: dict[str, tuple[float, float]] = field(default_factory=dict)  # latest (mean, std)
+
+    def metrics(self, archs) -> dict[str, float]:
+        """Times and the latest accuracies (NaN before the first evaluation): searchers and
+        schedulers expect their metric in every result."""
+        latest = {accuracy_column(stat, arch): value
+                  for arch in archs for stat, value in zip(("mean", "std"),
+                                                           self.accuracy.get(arch, (math.nan,) * 2))}
+        first = {accuracy_column(stat): latest[accuracy_column(stat, archs[0])]
+                 for stat in ("mean", "std")}
+        return {"distill_seconds": self.distill_seconds, "wall_seconds": self.wall_seconds,
+                **first, **latest}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The run's full state (Distillation.state_dict() and progress), when a checkpoint is
+    due: at evaluation points, the last iteration and every checkpoint_every iterations."""
+    state: dict[str, Any]
+    grid: bool           # also an image grid: at evaluation points and the last iteration
+
+    @property
+    def iteration(self) -> int:
+        return self.state["run"]["iteration"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the run driver hands every reporter after an iteration (and at iteration 0 when
+    it is evaluated)."""
+    iteration: int
+    step: IterationRecord | None          # None at iteration 0
+    evaluations: tuple[EvaluationRecord, ...]
+    progress: Progress
+    archs: tuple[str, ...]                # evaluation architectures; the first is acc_mean's
+    snapshot: Snapshot | None
+
+    def metrics(self) -> dict[str, Any]:
+        """The flat metrics a trial reports; their names are columns of the export."""
+        return {"iteration": self.iteration, **(self.step.metrics() if self.step else {}),
+                **self.progress.metrics(self.archs), "evaluated": bool(self.evaluations)}
