@@ -11,17 +11,17 @@ the last iteration, per level).
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.cm import ScalarMappable  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 
-PREFIX = "loss_class_"
+from analysis import common
+from raygm import records
+
+PREFIX = records.CLASS_LOSS_PREFIX
 
 
 def class_columns(frame: pd.DataFrame) -> list[str]:

@@ -22,6 +22,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from raygm import records  # noqa: E402
+
 FINISHED = "TERMINATED"
 MISSING = "n/a"
 
@@ -87,7 +89,7 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--factor", metavar="NAME", nargs="+",
                    help="config fields to group by, one analysis each "
                         "(default: the factors in study.json)")
-    p.add_argument("--metric", default="acc_mean",
+    p.add_argument("--metric", default=records.accuracy_column("mean"),
                    help="accuracy column: acc_mean (first evaluation architecture, the "
                         "default) or acc_mean_<Arch>")
     return p

@@ -6,13 +6,12 @@ Writes curves_<factor>.png and curves_<factor>.csv (level, iteration, n, mean, C
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis import common
 
 
 def curve_table(results: common.Results, factor: str, metric: str):

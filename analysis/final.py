@@ -10,15 +10,14 @@ there is a test, final_<factor>_tests.csv.
 from __future__ import annotations
 
 import itertools
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analysis import common
 
 TEST_COLUMNS = ["test", "levels", "mean difference (pp)", "statistic", "p", "p (Holm)"]
 

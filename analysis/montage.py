@@ -7,13 +7,12 @@ Writes montage_<factor>.png and montage_<factor>.csv (which trial and file each 
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis import common
 
 ITERATION = re.compile(r"grid_iter(\d+)\.png$")
 

@@ -6,18 +6,17 @@ per-trial table (also trials.csv).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import pandas as pd  # noqa: E402
-from class_loss import class_loss  # noqa: E402
-from curves import curves  # noqa: E402
-from final import final  # noqa: E402
-from montage import montage  # noqa: E402
-from pareto import pareto  # noqa: E402
-from search import search  # noqa: E402
+import pandas as pd
+
+from analysis import common
+from analysis.class_loss import class_loss
+from analysis.curves import curves
+from analysis.final import final
+from analysis.montage import montage
+from analysis.pareto import pareto
+from analysis.search import search
 
 PER_FACTOR = (curves, final, class_loss, montage)
 ERROR_CHARS = 120  # enough to recognise an error; the full text is in trials.parquet

@@ -5,7 +5,9 @@
    and scored with PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator): how much each
    field's distribution among the top 10% of trials differs from its distribution among all.
    It is deterministic; Optuna's fANOVA would need scikit-learn, which raygm does not
-   depend on. Bar plot, importances summing to 1.
+   depend on. Bar plot, importances summing to 1. A field sampled only under a `when`
+   condition is scored among the trials that meet it (a second group of bars), since the
+   other trials have no value for it.
 2. λ (hessian_weight, log x axis; symmetric-log when some λ are 0) against final accuracy,
    one dot per finished trial coloured by hessian mode.
 
@@ -15,16 +17,15 @@ search" and writes nothing.
 from __future__ import annotations
 
 import math
-import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
-from optuna.distributions import CategoricalDistribution, FloatDistribution  # noqa: E402
+import matplotlib.pyplot as plt
+import optuna
+import pandas as pd
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+from analysis import common
 
 TARGET_QUANTILE = 0.1  # PED-ANOVA's default: importance for reaching the top 10%
 ADVISED_TOP_TRIALS = 5  # Optuna's advice for a stable PED-ANOVA
@@ -39,11 +40,19 @@ def distribution(spec: dict):
     return CategoricalDistribution(spec.get("choice", spec.get("grid")))
 
 
+def sampled(spec: dict, row) -> bool:
+    """Whether a search field was sampled in a trial: always, unless its `when` condition
+    (study.json space) fails there. Unsampled fields hold the config default in the export."""
+    return all(common.level_of(getattr(row, field)) in allowed
+               for field, allowed in spec.get("when", {}).items())
+
+
 def optuna_study(results: common.Results) -> tuple[optuna.Study, list[str]]:
-    """Finished trials with the first objective as an in-memory study; notes on what was
-    left out (trials without the objective, values outside the declared space)."""
+    """Finished trials with the first objective as an in-memory study, each with the
+    parameters it was sampled with; notes on what was left out (trials without the
+    objective, values outside the declared space)."""
     objective = results.objectives[0]
-    distributions = {name: distribution(spec) for name, spec in results.study["space"].items()}
+    space = results.study["space"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" chatter
     study = optuna.create_study(
         direction="maximize" if objective["mode"] == "max" else "minimize",
@@ -56,11 +65,12 @@ def optuna_study(results: common.Results) -> tuple[optuna.Study, list[str]]:
                      f"`{objective['metric']}` left out.")
     outside = []
     for row in scored.itertuples(index=False):
+        names = [name for name, spec in space.items() if sampled(spec, row)]
         # plain Python values as Optuna distributions hold them (numpy scalars, NaN -> None)
-        params = {name: common.level_of(getattr(row, name)) for name in distributions}
         try:
             study.add_trial(optuna.trial.create_trial(
-                params=params, distributions=distributions,
+                params={name: common.level_of(getattr(row, name)) for name in names},
+                distributions={name: distribution(space[name]) for name in names},
                 value=float(getattr(row, objective["metric"]))))
         except ValueError as error:  # a value outside study.json's space
             outside.append(f"{row.trial_id} ({error})")
@@ -70,38 +80,70 @@ def optuna_study(results: common.Results) -> tuple[optuna.Study, list[str]]:
     return study, notes
 
 
+def trial_groups(results: common.Results, study: optuna.Study) -> list[tuple[str, list]]:
+    """All trials (scored on the fields every trial has), then for each `when` condition of
+    the space the trials that meet it (scored on every field they have)."""
+    conditions = []
+    for spec in results.study["space"].values():
+        if spec.get("when") and spec["when"] not in conditions:
+            conditions.append(spec["when"])
+    groups = [("all trials", study.trials)]
+    for when in conditions:
+        text = " and ".join(f"{k} in {{{', '.join(map(str, v))}}}" for k, v in when.items())
+        groups.append((f"trials with {text}",
+                       [t for t in study.trials
+                        if all(t.params.get(k) in v for k, v in when.items())]))
+    return groups
+
+
 def importance(results: common.Results, out: Path) -> common.Section:
     objective = results.objectives[0]
-    section = common.Section(f"Parameter importance for {objective['metric']} ({objective['mode']})")
+    section = common.Section(
+        f"Parameter importance for {objective['metric']} ({objective['mode']})")
     reason = common.absent(results, [objective["metric"]])
     if reason:
         section.notes.append(f"no importance: {reason}.")
         return section
     study, section.notes = optuna_study(results)
-    n = len(study.trials)
-    if n < 2:
-        section.notes.append(f"{n} scored trial(s): importance needs at least 2.")
+    frames = []
+    for group, trials in trial_groups(results, study):
+        n = len(trials)
+        if n < 2:
+            section.notes.append(f"{group}: {n} scored trial(s), importance needs at least 2.")
+            continue
+        top = math.ceil(TARGET_QUANTILE * n)
+        if top < ADVISED_TOP_TRIALS:
+            section.notes.append(f"{group}: only {top} trial(s) in the top {TARGET_QUANTILE:.0%} "
+                                 f"of {n}; PED-ANOVA is unstable below {ADVISED_TOP_TRIALS}, so "
+                                 "read these importances as rough.")
+        subset = optuna.create_study(directions=study.directions)
+        subset.add_trials(trials)
+        with warnings.catch_warnings():  # our note above says it better than Optuna's warnings
+            warnings.simplefilter("ignore")
+            scores = optuna.importance.get_param_importances(
+                subset, params=[p for p in trials[0].params  # those every trial has
+                                if all(p in t.params for t in trials)],
+                evaluator=optuna.importance.PedAnovaImportanceEvaluator(
+                    target_quantile=TARGET_QUANTILE))
+        frames.append(pd.DataFrame({"trials": f"{group} (n={n})", "parameter": list(scores),
+                                    "importance": list(scores.values())}))
+    if not frames:
         return section
-    top = math.ceil(TARGET_QUANTILE * n)
-    if top < ADVISED_TOP_TRIALS:
-        section.notes.append(f"only {top} trial(s) in the top {TARGET_QUANTILE:.0%} of {n}; "
-                             f"PED-ANOVA is unstable below {ADVISED_TOP_TRIALS}, so read these "
-                             "importances as rough.")
-    with warnings.catch_warnings():  # our note above says it better than Optuna's warnings
-        warnings.simplefilter("ignore")
-        scores = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(
-                target_quantile=TARGET_QUANTILE))
-    table = pd.DataFrame({"parameter": list(scores), "importance": list(scores.values())})
-    fig, ax = plt.subplots(figsize=(6, 0.5 * len(table) + 1.5))
-    ax.barh(table["parameter"][::-1], table["importance"][::-1], color="tab:blue")
-    ax.set_xlabel("importance (PED-ANOVA, fraction of total)")
-    ax.set_ylabel("searched config field")
-    ax.set_title(f"{results.name}: parameter importance for "
-                 f"{common.metric_label(objective['metric'])}\n{n} finished trials")
-    ax.grid(axis="x", alpha=0.3)
+    table = pd.concat(frames, ignore_index=True)
+    fig, axes = plt.subplots(len(frames), 1, squeeze=False,
+                             figsize=(6, 0.5 * len(table) + 1.5 * len(frames)))
+    for ax, frame in zip(axes[:, 0], frames):
+        ax.barh(frame["parameter"][::-1], frame["importance"][::-1], color="tab:blue")
+        ax.set_title(frame["trials"].iloc[0], fontsize=9)
+        ax.set_ylabel("searched config field")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("importance (PED-ANOVA, fraction of the group's total)")
+    fig.suptitle(f"{results.name}: parameter importance for "
+                 f"{common.metric_label(objective['metric'])}")
+    fig.tight_layout()
     section.images.append(common.save_figure(fig, out / "importance.png"))
-    section.tables.append(common.Table("importance", "Parameter importances", table))
+    section.tables.append(common.Table("importance", "Parameter importances (each group sums "
+                                                     "to 1)", table))
     return section
 
 

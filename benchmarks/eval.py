@@ -10,7 +10,6 @@ eager network; the new path augments whole batches (raygm.augment) on a compiled
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import numpy as np
@@ -26,6 +25,7 @@ from raygm.data import load_dataset
 from raygm.evaluate import evaluate_synthetic, train_and_test
 from raygm.init import init_synthetic, synthetic_labels
 from raygm.models import build_model
+from raygm.records import EvaluationRecord
 
 
 def dc_augment_per_image(images: torch.Tensor, generator=None, crop: int = 4,
@@ -98,10 +98,10 @@ def main() -> None:
 
     accs, start = [], time.perf_counter()
     for _ in range(args.models):
-        net = build_model("ConvNet", 1, 10, (28, 28), config)
+        net = build_model("ConvNet", 1, 10, (28, 28), config.net)
         accs.append(train_and_test(net, images, labels, data, args.epochs, config.eval_lr,
                                    config.eval_batch, dc_augment_per_image))
-    ref = {"seconds_per_model": (time.perf_counter() - start) / args.models, "accs": accs}
+    ref = EvaluationRecord.from_accs(0, "ConvNet", accs, time.perf_counter() - start)
 
     # compile once outside the timing: a study process pays it once, not per network
     evaluate_synthetic(images, labels, data, config.replace(eval_models=1, eval_epochs=2),
@@ -112,10 +112,10 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, r in (("per-image augmentation, eager (DC)", ref),
                     ("batched augmentation, compiled (raygm)", new)):
-        print(f"| {name} | {r['seconds_per_model']:.1f} | "
-              f"{ref['seconds_per_model'] / r['seconds_per_model']:.2f}x | "
-              f"{floor / r['seconds_per_model']:.2f} | "
-              f"{100 * statistics.fmean(r['accs']):.2f} ± {100 * statistics.pstdev(r['accs']):.2f} |")
+        print(f"| {name} | {r.seconds_per_model:.1f} | "
+              f"{ref.seconds_per_model / r.seconds_per_model:.2f}x | "
+              f"{floor / r.seconds_per_model:.2f} | "
+              f"{100 * r.acc_mean:.2f} ± {100 * r.acc_std:.2f} |")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def main(eps: float = 1e-6) -> None:
     for name in ("MLP", "ConvNet"):
         torch.manual_seed(0)
         net = (build_model("MLP", 1, 3, (4, 4)) if name == "MLP" else build_model(
-            "ConvNet", 1, 3, (4, 4), RunConfig(net_width=3, net_depth=1, net_act="sigmoid")))
+            "ConvNet", 1, 3, (4, 4), RunConfig(net_width=3, net_depth=1, net_act="sigmoid").net))
         net = net.double()
         params = list(net.parameters())
         real = torch.randn(6, 1, 4, 4, dtype=torch.float64)

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
@@ -111,9 +112,10 @@ class Distillation:
                 for arch in self.config.eval_architectures]
 
     def state_dict(self) -> dict:
+        """A copy of the run's state (the optimiser's own state_dict holds live tensors)."""
         state = {"config": self.config.to_dict(), "iteration": self.iteration,
                  "images": self.images.detach().cpu().clone(), "labels": self.labels.cpu(),
-                 "opt_img": self.opt_img.state_dict(), "rng": torch.get_rng_state()}
+                 "opt_img": copy.deepcopy(self.opt_img.state_dict()), "rng": torch.get_rng_state()}
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state

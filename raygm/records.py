@@ -98,9 +98,9 @@ class Progress:
     def metrics(self, archs) -> dict[str, float]:
         """Times and the latest accuracies (NaN before the first evaluation): searchers and
         schedulers expect their metric in every result."""
-        latest = {accuracy_column(stat, arch): value
-                  for arch in archs for stat, value in zip(("mean", "std"),
-                                                           self.accuracy.get(arch, (math.nan,) * 2))}
+        nothing = (math.nan, math.nan)
+        latest = {accuracy_column(stat, arch): value for arch in archs
+                  for stat, value in zip(("mean", "std"), self.accuracy.get(arch, nothing))}
         first = {accuracy_column(stat): latest[accuracy_column(stat, archs[0])]
                  for stat in ("mean", "std")}
         return {"distill_seconds": self.distill_seconds, "wall_seconds": self.wall_seconds,

@@ -203,7 +203,8 @@ def parse_study(raw: Any, file: str) -> Study:
                 fail(f"{where}.when.{field_name}", allowed, "a field sampled with choice above "
                      f"{key}: " + (", ".join(k for k in earlier if "choice" in study.search[k])
                                    or "(none)"))
-            if not isinstance(allowed, list) or not allowed or any(v not in choices for v in allowed):
+            if not isinstance(allowed, list) or not allowed \
+                    or any(v not in choices for v in allowed):
                 fail(f"{where}.when.{field_name}", allowed,
                      "a non-empty list of its choices: " + ", ".join(map(str, choices)))
 

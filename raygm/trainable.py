@@ -105,7 +105,8 @@ class SearchSpace:
 
     def __call__(self, trial) -> None:
         for key, spec in self.search.items():
-            if any(trial.params.get(k) not in allowed for k, allowed in spec.get("when", {}).items()):
+            when = spec.get("when", {})
+            if any(trial.params.get(k) not in allowed for k, allowed in when.items()):
                 continue
             dist, values = distribution(spec)
             if dist == "choice":

@@ -74,5 +74,3 @@ def tiny_config():
 def real_data_dir() -> str | None:
     path = os.environ.get("RAYGM_DATA_DIR")
     return path if path and (Path(path) / "MNIST/raw/train-images-idx3-ubyte").is_file() else None
-
-

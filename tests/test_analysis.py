@@ -14,17 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
-sys.path.insert(0, str(ANALYSIS))
+from analysis import class_loss, common, curves, final, montage, pareto, report, search
+from raygm import records
+from raygm.export import arrow_type
 
-import class_loss  # noqa: E402
-import common  # noqa: E402
-import curves  # noqa: E402
-import final  # noqa: E402
-import montage  # noqa: E402
-import pareto  # noqa: E402
-import report  # noqa: E402
-import search  # noqa: E402
+ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
 
 CONFIG = {  # column: (type, value shared by every fixture trial)
     "dataset": (pa.string(), "MNIST"), "model": (pa.string(), "ConvNet"),
@@ -47,17 +41,10 @@ CONFIG = {  # column: (type, value shared by every fixture trial)
 }
 ARCHS = ("ConvNet", "MLP")
 CLASSES = 10
-ACCURACY = [f"acc_{s}{a}" for a in ("",) + tuple(f"_{x}" for x in ARCHS) for s in ("mean", "std")]
-ITERATION_COLUMNS = {
-    "iteration": pa.int64(), "loss": pa.float64(), "loss_first": pa.float64(),
-    "loss_higher": pa.float64(), **{f"loss_class_{c}": pa.float64() for c in range(CLASSES)},
-    "seconds": pa.float64(), "distill_seconds": pa.float64(), "wall_seconds": pa.float64(),
-    **{column: pa.float64() for column in ACCURACY}}
-TRIAL_COLUMNS = {
-    "status": pa.string(), "error": pa.string(), "iterations_done": pa.int64(),
-    **{column: pa.float64() for column in ACCURACY}, "distill_seconds": pa.float64(),
-    "wall_seconds": pa.float64(), "trial_dir": pa.string(), "synthetic_path": pa.string(),
-    "grid_paths": pa.list_(pa.string())}
+ACCURACY = records.accuracy_columns(ARCHS)
+# the export's own columns (after the config's), as analysis reads them
+ITERATION_COLUMNS = {k: arrow_type(t) for k, t in records.iteration_columns(ARCHS, CLASSES).items()}
+TRIAL_COLUMNS = {k: arrow_type(t) for k, t in records.trial_columns(ARCHS).items()}
 
 T_975_2 = 4.302652729911275  # Student t 97.5% quantile, 2 degrees of freedom (3 seeds)
 GRID_FINAL = {"ConvNet": [0.80, 0.84, 0.86], "MLP": [0.70, 0.75, 0.71]}
@@ -299,6 +286,38 @@ def test_search_report(search_results, tmp_path):
     table = table_after(text, "## Pareto front")
     assert {r["trial_id"] for r in table} == front
     assert "t99" not in text.split("## Trials")[0]  # the running trial is only listed
+
+
+def test_importance_scores_a_conditional_field_among_the_trials_that_have_it(tmp_path):
+    """λ is sampled only with a Hessian term; the export holds the default 0 elsewhere, which
+    is outside λ's space and must neither drop those trials nor enter the ranking."""
+    trials = []
+    for i in range(60):
+        trial = search_trial(i)
+        if trial["config"]["hessian"] == "none":
+            trial["config"]["hessian_weight"] = 0.0
+        else:  # among trials with a term, a large λ is what gets into the top 10%
+            trial["acc"] = {2: 0.5 + 0.4 * (trial["config"]["hessian_weight"] > 1)
+                            + 0.001 * math.sin(i)}
+        trials.append(trial)
+    study = {"name": "conditional", "kind": "search",
+             "factors": ["hessian", "hessian_weight", "model"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"}],
+             "space": {"hessian": {"choice": ["none", "curvature", "hvp"]},
+                       "hessian_weight": {"loguniform": [1e-3, 10.0],
+                                          "when": {"hessian": ["curvature", "hvp"]}},
+                       "model": {"choice": ["ConvNet", "MLP"]}}, "repeats": 1}
+    results = common.load(write_results(tmp_path / "conditional", study, trials))
+    section = search.importance(results, tmp_path)
+    assert not any("left out" in note for note in section.notes)
+    table = section.tables[0].frame
+    everyone = table[table.trials == "all trials (n=60)"]
+    assert set(everyone.parameter) == {"hessian", "model"}
+    subset = table[table.trials == "trials with hessian in {curvature, hvp} (n=40)"]
+    assert set(subset.parameter) == {"hessian", "hessian_weight", "model"}
+    assert subset.iloc[0].parameter == "hessian_weight"
+    for frame in (everyone, subset):
+        assert frame.importance.sum() == pytest.approx(1, abs=1e-3)
 
 
 def test_pareto_mask_by_hand():

@@ -10,12 +10,12 @@ import ray
 import torch
 import yaml
 
-from raygm import export as export_module
-from raygm import tuning
+from raygm import files, tuning
 from raygm.config import RunConfig
 from raygm.export import export_study
 
 from conftest import write_tiny_mnist
+from study_checks import Reports, assert_reports_exported
 
 FIXED = {"dataset": "MNIST", "model": "ConvNet", "net_width": 8, "net_depth": 2,
          "iterations": 4, "batch_real": 4, "batch_train": 8, "eval_at": [0, 2, 4],
@@ -24,7 +24,7 @@ FIXED = {"dataset": "MNIST", "model": "ConvNet", "net_width": 8, "net_depth": 2,
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
+def launched(tmp_path_factory):
     """Exported folder of a study whose cpu trial finishes and whose cuda trial fails
     (no GPU here), so both statuses and an error message are exported."""
     root = tmp_path_factory.mktemp("export")
@@ -32,13 +32,23 @@ def study(tmp_path_factory):
     path.write_text(yaml.safe_dump({"name": "exp", "fixed": FIXED,
                                     "grid": {"device": ["cpu", "cuda"]},
                                     "resources": {"cpu": 1}, "max_failures": 0}))
+    reports = Reports()
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         results = tuning.launch(str(path), storage=str(root / "out"),
-                                data_dir=str(write_tiny_mnist(root / "data")))
+                                data_dir=str(write_tiny_mnist(root / "data")), callbacks=[reports])
     finally:
         ray.shutdown()
-    return results.experiment_path
+    return results.experiment_path, reports.results
+
+
+@pytest.fixture(scope="module")
+def study(launched):
+    return launched[0]
+
+
+def test_every_reported_metric_of_a_grid_study_is_exported(launched):
+    assert_reports_exported(*launched)
 
 
 def test_parquet_files_hold_the_documented_columns_and_types(study):
@@ -92,7 +102,7 @@ def test_export_is_idempotent_and_atomic(study, monkeypatch):
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     assert {p.name: p.read_bytes() for p in Path(export_study(study)).iterdir()} == before
 
-    real_filesystem = export_module.filesystem
+    real_filesystem = files.filesystem
 
     class HalfWrite:
         """A file system whose writes stop half-way, as when the process dies mid-write."""
@@ -120,7 +130,7 @@ def test_export_is_idempotent_and_atomic(study, monkeypatch):
 
             return Stream()
 
-    monkeypatch.setattr(export_module, "filesystem",
+    monkeypatch.setattr(files, "filesystem",
                         lambda path: (HalfWrite(real_filesystem(path)[0]), real_filesystem(path)[1]))
     with pytest.raises(KeyboardInterrupt):
         export_study(study)

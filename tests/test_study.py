@@ -78,11 +78,43 @@ def test_grid_union_repeats_and_seeds():
     (study(fixed={"iterations": 4, "eval_at": [0, 4], "eval_models": 0}), "eval_models",
      ">= 1"),
     (study(name="my study!"), "name", "letters, digits"),
+    (study(grid={}, search={"hessian": {"choice": ["none", "hvp"]},
+                            "hessian_weight": {"uniform": [0, 1], "when": {"hesian": ["hvp"]}}}),
+     "search.hessian_weight.when.hesian", "a field sampled with choice above hessian_weight: "
+                                          "hessian"),
+    (study(grid={}, search={"hessian": {"choice": ["none", "hvp"]},
+                            "hessian_weight": {"uniform": [0, 1], "when": {"hessian": ["hpv"]}}}),
+     "search.hessian_weight.when.hessian", "a non-empty list of its choices: none, hvp"),
+    (study(grid={}, search={"hessian_weight": {"uniform": [0, 1], "when": {"hessian": ["hvp"]}},
+                            "hessian": {"choice": ["none", "hvp"]}}),
+     "search.hessian_weight.when.hessian", "above hessian_weight: (none)"),
+    (study(grid={}, search={"hessian_weight": {"uniform": [0, 1], "if": {"hessian": ["hvp"]}}}),
+     "search.hessian_weight", "optional when"),
+    (study(grid={"model": ["MLP", "ConvNet"]},
+           objectives=[{"metric": "acc_mean_MLP", "mode": "max"}]),
+     "objectives[0].metric", "acc_mean, loss, distill_seconds"),
 ])
 def test_bad_study_files_name_file_key_and_allowed_values(raw, key, allowed):
     e = error(raw)
     assert e.file == "x.yaml" and e.key == key, str(e)
     assert allowed in str(e) and "x.yaml" in str(e)
+
+
+def test_objectives_may_name_an_architecture_every_trial_evaluates():
+    fixed = {"iterations": 4, "eval_at": [0, 4], "eval_archs": ["ConvNet", "MLP"]}
+    s = parse_study(study(fixed=fixed,
+                          grid={"model": ["MLP", "LeNet"]},
+                          objectives=[{"metric": "acc_mean_MLP", "mode": "max"}]), "x.yaml")
+    assert s.common_architectures == ("ConvNet", "MLP") and s.metric == "acc_mean_MLP"
+
+
+def test_conditional_search_fields_keep_their_distribution():
+    s = parse_study(study(grid={}, search={
+        "hessian": {"choice": ["none", "curvature"]},
+        "hessian_weight": {"loguniform": [1e-4, 1e-2], "when": {"hessian": ["curvature"]}}}),
+        "x.yaml")
+    assert s.space()["hessian_weight"]["when"] == {"hessian": ["curvature"]}
+    assert s.max_iterations == 4
 
 
 def test_unreadable_yaml_names_the_file(tmp_path):

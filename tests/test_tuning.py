@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import ray
 import torch
@@ -21,6 +22,7 @@ from raygm.distill import Distillation
 from raygm.study import load_study
 
 from conftest import write_tiny_mnist
+from study_checks import Reports, assert_reports_exported
 
 # A study small enough for a test: a width-8 ConvNet on the tiny 10-class MNIST.
 TINY = {"dataset": "MNIST", "model": "ConvNet", "net_width": 8, "net_depth": 2,
@@ -115,12 +117,44 @@ def test_search_keeps_the_optuna_study_and_averages_repeats(local_ray, tmp_path,
         assert len(accs) == 2 and t.value == pytest.approx(sum(accs) / 2)
 
 
+def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_dir):
+    """Each trial's own architecture gets its accuracy columns in the export, and λ is an
+    Optuna parameter exactly of the trials whose higher-order term is on."""
+    reports = Reports()
+    path = write_study(tmp_path, name="models", search={
+        "model": {"choice": ["MLP", "ConvNet"]},
+        "hessian": {"choice": ["none", "curvature"]},
+        "hessian_weight": {"loguniform": [1.0e-4, 1.0e-2], "when": {"hessian": ["curvature"]}}},
+        trials=6, sampler_seed=1)
+    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
+                            callbacks=[reports])
+    assert not results.errors and len(results) == 6
+    assert_reports_exported(results.experiment_path, reports.results)
+    trials = pd.read_parquet(Path(results.experiment_path) / "results" / "trials.parquet")
+    assert set(trials.model) == {"MLP", "ConvNet"}
+    for model in ("MLP", "ConvNet"):
+        other = ({"MLP", "ConvNet"} - {model}).pop()
+        rows = trials[trials.model == model]
+        assert rows[f"acc_mean_{model}"].notna().all() and rows[f"acc_mean_{other}"].isna().all()
+        assert (rows[f"acc_mean_{model}"] == rows["acc_mean"]).all()
+    storage = f"sqlite:///{tmp_path / 'out' / 'models' / 'optuna.db'}"
+    sampled = optuna.load_study(study_name="models", storage=storage).trials
+    assert {t.params["hessian"] for t in sampled} == {"none", "curvature"}
+    for t in sampled:
+        assert ("hessian_weight" in t.params) == (t.params["hessian"] == "curvature")
+    off = trials[trials.hessian == "none"]
+    assert (off.hessian_weight == 0).all()  # the config default: the term is off
+
+
 def test_two_objective_search_yields_a_pareto_front(local_ray, tmp_path, data_dir):
+    reports = Reports()
     path = write_study(tmp_path, name="pareto", search={"batch_real": {"choice": [2, 8]}},
                        trials=3, objectives=[{"metric": "acc_mean", "mode": "max"},
                                              {"metric": "distill_seconds", "mode": "min"}])
-    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
+    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
+                            callbacks=[reports])
     assert not results.errors
+    assert_reports_exported(results.experiment_path, reports.results)
     front = tuning.pareto_front(results.experiment_path)
     points = [(r.metrics["acc_mean"], r.metrics["distill_seconds"]) for r in results]
     assert front and all(len(t["values"]) == 2 for t in front)
@@ -139,6 +173,13 @@ def test_asha_study_runs_with_accuracy_reported_every_iteration(local_ray, tmp_p
     results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
     assert not results.errors and len(results) == 4
     assert all(1 <= r.metrics["iteration"] <= 4 for r in results)
+
+
+def test_asha_horizon_is_the_longest_trial(tmp_path):
+    fixed = {k: v for k, v in TINY.items() if k not in ("iterations", "eval_at")}
+    path = write_study(tmp_path, name="asha", fixed=fixed, grid={"iterations": [2, 6]},
+                       scheduler="asha")
+    assert tuning.scheduler(load_study(path))._max_t == 6
 
 
 class KillWorker(tune.Callback):
