@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
+from pathlib import Path
 from dataclasses import MISSING, fields
 from typing import get_type_hints
 
 from tqdm import tqdm
 
+from .choices import UnknownChoice
 from .config import ConfigError, RunConfig, field_type
+from .data import DatasetError
 from .driver import Reporter, run_to_end
 from .records import Progress, Report
-from .study import StudyError
+from .study import LaunchError, StudyError
 
 
 def _flag_type(hint):
@@ -72,11 +76,37 @@ def cmd_distill(args: argparse.Namespace) -> None:
     from .outputs import RunFiles
 
     config = config_from_args(args)
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise FileExistsError(f"--out {out} holds an earlier run (or is a file): choose a new "
+                              "folder, or pass --overwrite to clear it first")
+    baseline = read_baseline(args.baseline) if args.baseline else None
     data = load_dataset(config.dataset, args.data_dir, download=not args.no_download)
-    baseline = json.loads(open(args.baseline).read())["accuracy"] if args.baseline else None
-    run = Distillation(config, data)
-    progress = run_to_end(run, [RunFiles(args.out, config, data, baseline), ProgressBar(config)])
+    run = Distillation(config, data)  # checks that the data serve the config
+    if args.overwrite and out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    progress = run_to_end(run, [RunFiles(out, config, data, baseline), ProgressBar(config)])
     print(f"wrote {args.out} ({progress.wall_seconds:.0f} s)")
+
+
+def read_baseline(path: str) -> float:
+    """The accuracy in a `raygm baseline` JSON file, or a clear error."""
+    try:
+        accuracy = json.loads(Path(path).read_text())["accuracy"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FileNotFoundError(f"--baseline {path}: not a `raygm baseline` JSON file with an "
+                                f"'accuracy' ({type(exc).__name__}: {exc})") from None
+    if not isinstance(accuracy, (int, float)) or not 0 < accuracy <= 1:
+        raise FileNotFoundError(f"--baseline {path}: 'accuracy' = {accuracy!r}; allowed: a "
+                                "fraction in (0, 1]")
+    return float(accuracy)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is invalid; allowed: an integer >= 1")
+    return value
 
 
 def cmd_baseline(args: argparse.Namespace) -> None:
@@ -109,7 +139,9 @@ def cmd_study(args: argparse.Namespace) -> None:
         return
     if args.action == "launch":
         results = tuning.launch(args.path, args.storage, args.address, args.data_dir,
-                                args.optuna_storage)
+                                args.optuna_storage, overrides=args.set,
+                                download=not args.no_download, require_gpu=args.require_gpu,
+                                shared_storage=args.shared_storage)
     else:
         results = tuning.resume(args.path, args.address)
     print(tuning.format_table(tuning.trial_table(results.experiment_path)))
@@ -125,6 +157,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {export_study(args.path)}")
 
 
+# Mistakes in what the user gave (flags, files, data, folders): a message, no traceback.
+USER_ERRORS = (ConfigError, StudyError, UnknownChoice, DatasetError, FileNotFoundError,
+               FileExistsError, LaunchError)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="raygm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,14 +172,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="fail instead of downloading missing dataset files")
     distill = sub.add_parser("distill", parents=[common], help="distil one synthetic set")
     add_config_flags(distill)
-    distill.add_argument("--out", required=True, help="output folder")
+    distill.add_argument("--out", required=True, help="output folder (new, or empty)")
+    distill.add_argument("--overwrite", action="store_true",
+                         help="clear --out first if it holds an earlier run")
     distill.add_argument("--baseline", help="baseline JSON from `raygm baseline`: adds "
                                             "accuracy retained to evaluations")
     distill.set_defaults(func=cmd_distill)
     baseline = sub.add_parser("baseline", parents=[common],
                               help="train one network on the whole real train split")
     add_config_flags(baseline)
-    baseline.add_argument("--epochs", type=int, default=5)
+    baseline.add_argument("--epochs", type=positive_int, default=5)
     baseline.add_argument("--out", help="write the result as JSON here")
     baseline.set_defaults(func=cmd_baseline)
     study = sub.add_parser("study", help="launch, resume or inspect a study on Ray")
@@ -153,6 +192,16 @@ def main(argv: list[str] | None = None) -> None:
                                           "or any URI Ray Tune accepts (s3://, gs://, ...)")
     launch.add_argument("--optuna-storage", help="Optuna storage URL (default: SQLite "
                                                  "optuna.db in the study folder)")
+    launch.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                        help="override a study key or a fixed run-config field (YAML value), "
+                             "e.g. --set iterations=10 --set eval_at=[0,10] --set repeats=1")
+    launch.add_argument("--require-gpu", action="store_true",
+                        help="keep the study's GPU requests on a cluster without GPUs (trials "
+                             "wait for GPU nodes, e.g. an autoscaling cluster's); default: run "
+                             "them on the CPU there")
+    launch.add_argument("--shared-storage", action="store_true",
+                        help="--storage is a folder every node sees at the same path (NFS); "
+                             "without it a local folder is refused on a multi-node cluster")
     resume = actions.add_parser("resume", help="continue an interrupted study")
     resume.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
     for action in (launch, resume):
@@ -168,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, StudyError, FileNotFoundError, FileExistsError) as exc:
+    except USER_ERRORS as exc:
         sys.exit(f"raygm {args.command}: error: {exc}")
 
 

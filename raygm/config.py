@@ -6,9 +6,11 @@ flat. Validation happens on construction, before any data is loaded or compute s
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 import types
+from types import SimpleNamespace
 
 from .augment import AUGMENTATIONS
 from .data import DATASETS
@@ -29,7 +31,10 @@ class ConfigError(ValueError):
 
     def __init__(self, name: str, value: Any, allowed: str):
         super().__init__(f"config field '{name}' = {value!r} is invalid; allowed: {allowed}")
-        self.field = name
+        self.field, self.value, self.allowed = name, value, allowed
+
+    def __reduce__(self):  # pickles intact, e.g. from a Ray worker to the driver
+        return type(self), (self.field, self.value, self.allowed)
 
 
 def _check_type(name: str, value: Any, hint: Any) -> Any:
@@ -145,8 +150,13 @@ class RunConfig:
             for v in value if isinstance(value, tuple) else (value,):
                 if v not in choices:
                     raise ConfigError(f.name, v, ", ".join(choices))
-        for name in ("net_width", "net_depth", "ipc", "hessian_probes", "batch_real", "batch_train", "bn_batch",
-                     "outer_loop", "inner_loop", "eval_epochs", "eval_batch"):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f.name, value, "a finite number")
+        for name in ("net_width", "net_depth", "ipc", "hessian_probes", "batch_real",
+                     "batch_train", "bn_batch", "outer_loop", "inner_loop", "eval_epochs",
+                     "eval_batch"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(name, value, "an integer >= 1")
@@ -163,11 +173,38 @@ class RunConfig:
             raise ConfigError("momentum_img", self.momentum_img, "a number in [0, 1)")
         if self.eval_at is not None:
             bad = [i for i in self.eval_at if not 0 <= i <= self.iterations]
-            if bad:
+            if bad or not self.eval_at:
                 raise ConfigError("eval_at", self.eval_at,
                                   f"iterations between 0 and iterations={self.iterations}")
+            if list(self.eval_at) != sorted(set(self.eval_at)):
+                raise ConfigError("eval_at", self.eval_at,
+                                  "iterations in increasing order, each once")
+        self._check_effective()
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError("device", self.device, "auto, cpu, cuda, cuda:N")
+
+    def _check_effective(self) -> None:
+        """Refuse settings that would do nothing in the chosen mode: a run that silently
+        ignores a value is worse than one that stops."""
+        default = SimpleNamespace(**{f.name: f.default for f in fields(self)})
+        if self.hessian == "none" and self.hessian_weight != 0:
+            raise ConfigError("hessian_weight", self.hessian_weight,
+                              "0 when hessian is 'none' (choose curvature or hvp to use a weight)")
+        if self.hessian != "hvp" and self.hessian_probes != default.hessian_probes:
+            raise ConfigError("hessian_probes", self.hessian_probes,
+                              f"{default.hessian_probes} unless hessian is 'hvp'")
+        if self.hessian != "curvature" and self.hessian_curvature != default.hessian_curvature:
+            raise ConfigError("hessian_curvature", self.hessian_curvature,
+                              f"{default.hessian_curvature} unless hessian is 'curvature'")
+        if self.inner_loop is not None and self.loops[0] == 1:
+            raise ConfigError("inner_loop", self.inner_loop,
+                              "unset when outer_loop is 1 (the network trains only between "
+                              "outer steps)")
+        if self.eval_models == 0:
+            for name in ("eval_archs", "eval_epochs"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(name, getattr(self, name),
+                                      "unset when eval_models is 0 (nothing is evaluated)")
 
     # Derived settings: properties, so a config never holds two versions of one fact.
     @property

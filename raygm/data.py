@@ -49,7 +49,12 @@ DATASETS = Choices("dataset", {
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    pass
+    """A dataset's files are not in the data directory (and could not be downloaded)."""
+
+
+class DatasetError(ValueError):
+    """A dataset's files are present but cannot be used: unreadable, or labels outside its
+    classes."""
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -71,9 +76,10 @@ class RealData:
     test_labels: torch.Tensor
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    num_classes: int = 0          # 0: as many as the labels show
 
     def __post_init__(self):
-        self.num_classes = int(self.labels.max()) + 1
+        self.num_classes = self.num_classes or int(self.labels.max()) + 1
         order = torch.argsort(self.labels, stable=True)
         self.class_indices = list(torch.split(order, torch.bincount(
             self.labels, minlength=self.num_classes).tolist()))
@@ -95,7 +101,7 @@ class RealData:
     def to(self, device: torch.device | str) -> "RealData":
         return RealData(self.name, self.images.to(device), self.labels.to(device),
                         self.test_images.to(device), self.test_labels.to(device),
-                        self.mean, self.std)
+                        self.mean, self.std, self.num_classes)
 
     def to_pixels(self, images: torch.Tensor) -> torch.Tensor:
         """Undo the normalisation: pixel values, nominally in [0, 1]."""
@@ -121,11 +127,18 @@ def _open(cls, root: Path, name: str, train: bool, download: bool, expected: lis
                 reason = f" (download failed: {exc})"
         else:
             reason = ""
+    except Exception as exc:  # torchvision found the files but could not parse them
+        raise DatasetError(f"{name} files in data directory {root} are present but unreadable "
+                           f"({type(exc).__name__}: {exc}); replace them, e.g. delete them "
+                           "and let torchvision download them again") from None
     missing = [f for f in expected if not (root / f).is_file()]
+    if not missing:
+        raise DatasetError(f"{name} files in data directory {root} are present but unreadable "
+                           "or corrupt (torchvision's integrity check failed): "
+                           + ", ".join(expected))
     raise DatasetNotFoundError(
         f"{name} not found in data directory {root}{reason}. Expected files there: "
-        + ", ".join(expected)
-        + (f"; missing: {', '.join(missing)}" if missing else "; present but unreadable or corrupt")
+        + ", ".join(expected) + f"; missing: {', '.join(missing)}"
         + ". Set --data-dir or RAYGM_DATA_DIR to the folder that holds them.")
 
 
@@ -145,8 +158,24 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
     root = resolve_data_dir(data_dir)
     split = {}
     for train in (True, False):
-        raw, labels = _as_tensors(_open(cls, root, name, train, download, expected), name)
+        try:
+            raw, labels = _as_tensors(_open(cls, root, name, train, download, expected), name)
+        except (DatasetError, DatasetNotFoundError):
+            raise
+        except Exception as exc:  # read, but not in the layout the dataset's format has
+            raise DatasetError(f"{name} files in data directory {root} are present but "
+                               f"unreadable ({type(exc).__name__}: {exc})") from None
+        outside = labels[(labels < 0) | (labels >= spec.num_classes)].unique().tolist()
+        if outside or len(labels) != len(raw) or len(labels) == 0:
+            split_name = "train" if train else "test"
+            raise DatasetError(
+                f"{name} in data directory {root}: the {split_name} split has "
+                + (f"labels {outside[:5]} outside its {spec.num_classes} classes "
+                   f"0..{spec.num_classes - 1}" if outside else
+                   f"{len(raw)} images and {len(labels)} labels")
+                + "; its files are not an intact copy of the dataset")
         pixels = raw.float().div_(255)
         split[train] = (pixels.sub_(_per_channel(mean, pixels)).div_(_per_channel(std, pixels))
                         .contiguous(), labels)
-    return RealData(name, *split[True], *split[False], mean=mean, std=std)
+    return RealData(name, *split[True], *split[False], mean=mean, std=std,
+                    num_classes=spec.num_classes)

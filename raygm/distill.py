@@ -11,7 +11,7 @@ import time
 import torch
 from torch import nn
 
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .data import RealData
 from .evaluate import evaluate_synthetic, train_epochs
 from .higher_order import higher_order_term, needs_real_graph
@@ -27,8 +27,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def check_fits(config: RunConfig, data: RealData) -> None:
+    """Refuse a config its data cannot serve, before any compute: a synthetic set larger
+    than a real class (an init from real images could not even be drawn)."""
+    smallest = min(len(idx) for idx in data.class_indices)
+    if config.ipc > smallest:
+        raise ConfigError("ipc", config.ipc, f"at most {smallest}, the images of the smallest "
+                                             f"class of {data.name}'s train split")
+
+
 class Distillation:
     def __init__(self, config: RunConfig, data: RealData):
+        check_fits(config, data)
         self.config = config
         self.device = resolve_device(config.device)
         if self.device.type == "cuda" and config.execution == "compiled":

@@ -8,11 +8,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, get_type_hints
 
 import yaml
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, field_type
 from .records import objective_metrics
 
 MODES = ("max", "min")
@@ -28,7 +28,14 @@ class StudyError(ValueError):
 
     def __init__(self, file: str, key: str, value: Any, allowed: str):
         super().__init__(f"{file}: '{key}' = {value!r} is invalid; allowed: {allowed}")
-        self.file, self.key = file, key
+        self.file, self.key, self.value, self.allowed = file, key, value, allowed
+
+    def __reduce__(self):  # pickles intact, e.g. from a Ray worker to the driver
+        return type(self), (self.file, self.key, self.value, self.allowed)
+
+
+class LaunchError(Exception):
+    """A study cannot be launched or continued as asked (storage, cluster, GPUs)."""
 
 
 @dataclass
@@ -103,6 +110,21 @@ class Study:
                     for model in _values(self, "model")]
         return tuple(a for a in sets[0] if all(a in s for s in sets))
 
+    def configs(self) -> list[RunConfig]:
+        """Every configuration a trial can have, up to its seed (a search: every combination
+        of its choices and interval ends)."""
+        if self.kind == "grid":
+            points = self.grid_points or [{}]
+        else:
+            points = list(itertools.islice(_corners(self.search), MAX_COMBINATIONS))
+        return [self.run_config(p, 0) for p in points]
+
+    def key_of(self, name: str) -> str:
+        """Where the study sets a config field, for error messages."""
+        if name in self.search:
+            return f"search.{name}.{distribution(self.search[name])[0]}"
+        return f"grid.{name}" if name in self.factors else f"fixed.{name}"
+
     def space(self) -> dict[str, dict]:
         """What varies, for the exported metadata and the analysis scripts."""
         grid = {k: list(dict.fromkeys(p[k] for p in self.grid_points if k in p))
@@ -110,12 +132,40 @@ class Study:
         return {**{k: {"grid": v} for k, v in grid.items()}, **self.search}
 
 
-def load_study(path: str | Path) -> Study:
-    path = Path(path)
+def read_raw(text: str, file: str) -> Any:
+    """A study file's YAML, or a StudyError naming the file and where the YAML breaks."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise StudyError(str(path), "(whole file)", "unreadable", f"valid YAML ({exc})") from None
+        raise StudyError(file, "(whole file)", "unreadable", f"valid YAML ({exc})") from None
+
+
+def apply_overrides(raw: Any, overrides: list[str], file: str) -> Any:
+    """`--set key=value` (value in YAML): a top-level study key, or a run config field that
+    goes into `fixed`."""
+    if not overrides or not isinstance(raw, dict):
+        return raw
+    raw = {**raw, "fixed": dict(raw.get("fixed") or {})}
+    config_keys = {f.name for f in fields(RunConfig)}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or (key not in TOP_KEYS and key not in config_keys):
+            raise StudyError(file, f"--set {item}", item, "key=value with key a study key ("
+                             + ", ".join(TOP_KEYS) + ") or a run config field")
+        value = read_raw(text, f"{file} (--set {key})")
+        if key in TOP_KEYS:
+            raw[key] = value
+        else:
+            raw["fixed"][key] = value
+    return raw
+
+
+def load_study(path: str | Path, overrides: list[str] | None = None) -> Study:
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(str(path), "(whole file)", "missing", "an existing study file, e.g. "
+                         "studies/smoke.yaml")
+    raw = apply_overrides(read_raw(path.read_text(), str(path)), overrides or [], str(path))
     return parse_study(raw, str(path))
 
 
@@ -144,13 +194,18 @@ def parse_study(raw: Any, file: str) -> Study:
         if key not in config_keys:
             fail(f"{section}.{key}", None, "a run config field: " + ", ".join(sorted(config_keys)))
 
-    def check_config(section, values, suffix=""):
-        """Every value must make a valid RunConfig together with the fixed settings."""
+    def check_config(section, values):
+        """The values must make a valid RunConfig together with the fixed settings."""
         try:
             RunConfig.from_dict({**study.fixed, **values})
         except ConfigError as exc:
-            fail(f"{section}.{exc.field}{suffix}",
-                 values.get(exc.field, study.fixed.get(exc.field)), str(exc))
+            if exc.field not in values:
+                fail(f"fixed.{exc.field}", study.fixed.get(exc.field), str(exc))
+            key = f"{section}.{exc.field}"
+            if section == "search":  # name the distribution and what the value met
+                key += "." + distribution(study.search[exc.field])[0]
+            others = {k: v for k, v in values.items() if k != exc.field}
+            fail(key, values[exc.field], str(exc) + (f" (with {others})" if others else ""))
 
     study.fixed = typed("fixed", raw.get("fixed", {}), dict, "a mapping of run config fields")
     for key in study.fixed:
@@ -171,8 +226,14 @@ def parse_study(raw: Any, file: str) -> Study:
             typed(f"grid.{key}", values, list, "a non-empty list of values")
             if not values:
                 fail(f"grid.{key}", values, "a non-empty list of values")
+    for key in study.fixed:
+        if any(key in block for block in study.grid) or key in study.search:
+            fail(f"fixed.{key}", study.fixed[key], "a field that grid/search do not vary "
+                 "(remove it from fixed or from the varied fields)")
     for point in study.grid_points:
         check_config("grid", point)
+    int_fields = {f.name for f in fields(RunConfig)
+                  if field_type(get_type_hints(RunConfig)[f.name])[0] is int}
     for key, spec in study.search.items():
         config_key("search", key)
         where = f"search.{key}"
@@ -185,15 +246,15 @@ def parse_study(raw: Any, file: str) -> Study:
         if dist == "choice":
             if not values:
                 fail(f"{where}.choice", values, "a non-empty list of values")
-            for v in values:
-                check_config("search", {key: v}, ".choice")
         else:
-            if len(values) != 2 or not all(isinstance(v, (int, float)) for v in values) \
+            number = int if key in int_fields else (int, float)
+            if len(values) != 2 or not all(isinstance(v, number) and not isinstance(v, bool)
+                                           for v in values) \
                     or not values[0] < values[1] or (dist == "loguniform" and values[0] <= 0):
                 fail(f"{where}.{dist}", values, "[low, high] with low < high"
-                     + (" and low > 0" if dist == "loguniform" else ""))
-            for v in values:
-                check_config("search", {key: v}, f".{dist}")
+                     + (" and low > 0" if dist == "loguniform" else "")
+                     + (f" and whole numbers ({key} is an integer field)"
+                        if key in int_fields else ""))
         earlier = list(study.search)[:list(study.search).index(key)]
         when = typed(f"{where}.when", spec.get("when", {}), dict,
                      "a mapping {field: [values]} of earlier choice fields")
@@ -207,6 +268,10 @@ def parse_study(raw: Any, file: str) -> Study:
                     or any(v not in choices for v in allowed):
                 fail(f"{where}.when.{field_name}", allowed,
                      "a non-empty list of its choices: " + ", ".join(map(str, choices)))
+
+    # every combination of the choices and interval ends a trial can meet (`when` applied)
+    for combination in itertools.islice(_corners(study.search), MAX_COMBINATIONS):
+        check_config("search", combination)
 
     study.trials = typed("trials", raw.get("trials", 1), int, "an integer >= 1")
     study.repeats = typed("repeats", raw.get("repeats", 1), int, "an integer >= 1")
@@ -284,6 +349,26 @@ def parse_study(raw: Any, file: str) -> Study:
             fail("fixed.eval_at", points, f"evaluation points that include the last iteration "
                                           f"({iterations}), where the objectives are measured")
     return study
+
+
+MAX_COMBINATIONS = 100_000  # beyond this a search's corners are checked only in part
+
+
+def _corners(search: dict) -> Iterator[dict]:
+    """Every combination of a search's choices and interval ends, in the file's order; a
+    field whose `when` fails is left out, as the sampler leaves it out."""
+    def extend(keys, sampled):
+        if not keys:
+            yield dict(sampled)
+            return
+        key, rest = keys[0], keys[1:]
+        spec = search[key]
+        if any(sampled.get(k) not in allowed for k, allowed in spec.get("when", {}).items()):
+            yield from extend(rest, sampled)
+            return
+        for value in distribution(spec)[1]:
+            yield from extend(rest, {**sampled, key: value})
+    return extend(list(search), {})
 
 
 def distribution(spec: dict) -> tuple[str, list]:

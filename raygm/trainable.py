@@ -125,11 +125,11 @@ def trial_config(study: Study, params: dict) -> RunConfig:
     return study.run_config(sampled, params.get("repeat", params.get(TRIAL_INDEX, 0)))
 
 
-def distill_trial(params: dict, *, study: Study, data_dir: str | None) -> None:
+def distill_trial(params: dict, *, study: Study, data_dir: str | None, download: bool) -> None:
     config = trial_config(study, params)
     config = config.replace(device=trial_device(config.device))
     torch.set_num_threads(trial_threads())
-    data = load_dataset(config.dataset, data_dir, download=True)
+    data = load_dataset(config.dataset, data_dir, download=download)
     resume = None
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:

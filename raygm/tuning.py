@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import posixpath
 from pathlib import Path
 
 import optuna
+import pyarrow.fs
 import ray
 import yaml
 from ray import tune
@@ -18,9 +20,12 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Repeater
 from ray.tune.search.optuna import OptunaSearch
 
-from .data import resolve_data_dir
-from .files import absolute, read_text, write_atomic
-from .study import Study, load_study, parse_study
+from .config import ConfigError
+from .data import load_dataset, resolve_data_dir
+from .distill import check_fits
+from .files import absolute, filesystem, read_text, write_atomic
+from .study import (LaunchError, Study, StudyError, apply_overrides, load_study, parse_study,
+                    read_raw)
 from .trainable import SearchSpace, distill_trial, param_space, trial_config
 
 DEFAULT_STORAGE = "runs/studies"
@@ -44,9 +49,57 @@ def scheduler(study: Study):
                          reduction_factor=study.scheduler.get("reduction_factor", 4))
 
 
-def trainable(study: Study, data_dir: str | None):
-    fn = tune.with_parameters(distill_trial, study=study, data_dir=data_dir)
-    return tune.with_resources(fn, dict(study.resources))
+def trainable(study: Study, launch_info: dict):
+    fn = tune.with_parameters(distill_trial, study=study, data_dir=launch_info["data_dir"],
+                              download=launch_info["download"])
+    return tune.with_resources(fn, dict(launch_info["resources"]))
+
+
+def check_data(study: Study, data_dir: str | None, download: bool, file: str) -> None:
+    """Every dataset the study uses is present and intact, and serves every trial's config
+    (ipc no larger than its smallest class): checked before Ray starts."""
+    configs = study.configs()
+    for name in dict.fromkeys(c.dataset for c in configs):
+        data = load_dataset(name, data_dir, download=download)
+        for config in configs:
+            if config.dataset == name:
+                try:
+                    check_fits(config, data)
+                except ConfigError as exc:
+                    raise StudyError(file, study.key_of(exc.field), exc.value,
+                                     exc.allowed) from None
+
+
+def trial_resources(study: Study, require_gpu: bool) -> dict:
+    """What a trial asks Ray for. A study's GPU share is what a trial *may* use: on a
+    cluster without GPUs trials run on the CPU (said once) instead of waiting forever,
+    unless require_gpu keeps the request (an autoscaling cluster adds GPU nodes for it)."""
+    resources = dict(study.resources)
+    if require_gpu and not resources["gpu"]:
+        raise LaunchError("--require-gpu: the study asks for no GPU (resources.gpu is 0)")
+    if resources["gpu"] and not ray.cluster_resources().get("GPU", 0):
+        if require_gpu:
+            print(f"raygm: the cluster has no GPU yet; trials wait for GPU nodes "
+                  f"(--require-gpu; each asks for {resources['gpu']} GPU)")
+        else:
+            print(f"raygm: the cluster has no GPU: trials run on the CPU "
+                  f"({resources['cpu']} CPU each) instead of their {resources['gpu']} GPU; "
+                  "pass --require-gpu to wait for GPU nodes instead")
+            resources["gpu"] = 0
+    return resources
+
+
+def check_storage(storage: str, shared: bool) -> None:
+    """Checkpoints must be where a restarted trial looks for them: on a cluster of several
+    nodes a node-local folder is not (Ray Tune needs shared storage)."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if "://" not in storage and len(nodes) > 1 and not shared:
+        raise LaunchError(
+            f"--storage {storage} is a folder on this node, but the cluster has {len(nodes)} "
+            "nodes: checkpoints written on a worker would not be found when a trial restarts "
+            "elsewhere. Use cloud storage, e.g. --storage s3://BUCKET/studies "
+            "--optuna-storage postgresql://..., or a folder shared by every node at the same "
+            "path (NFS) with --shared-storage")
 
 
 def connect(address: str | None) -> None:
@@ -58,29 +111,38 @@ def connect(address: str | None) -> None:
 
 def launch(study_file: str, storage: str | None = None, address: str | None = None,
            data_dir: str | None = None, optuna_storage: str | None = None,
-           callbacks: list[tune.Callback] | None = None) -> tune.ResultGrid:
-    study = load_study(study_file)  # every error in the file is reported before Ray starts
+           callbacks: list[tune.Callback] | None = None, overrides: list[str] | None = None,
+           download: bool = True, require_gpu: bool = False,
+           shared_storage: bool = False) -> tune.ResultGrid:
+    """Check everything (the study file with its --set overrides, the data, the storage and
+    the cluster) before anything is written or any trial starts; then run the study."""
+    study = load_study(study_file, overrides)
     storage = absolute(storage or DEFAULT_STORAGE)
     path = os.path.join(storage, study.name)
-    if "://" not in path:
-        if tune.Tuner.can_restore(path):
-            raise FileExistsError(f"study {path} exists: continue it with "
-                                  f"`raygm study resume {path}` or choose another --storage")
-        Path(path).mkdir(parents=True, exist_ok=True)
-    elif optuna_storage is None and study.kind == "search":
-        raise ValueError("a search on remote storage needs --optuna-storage (a database URL)")
-    launch_info = {
-        "storage": storage, "address": address,
-        # The driver's data folder, absolute so trials on this machine find it from their
-        # working directories; nodes without it download (or set RAYGM_DATA_DIR).
-        "data_dir": str(Path(resolve_data_dir(data_dir)).resolve()),
-        "optuna_storage": optuna_storage or f"sqlite:///{Path(path) / 'optuna.db'}",
-    }
-    write_atomic(path, "study.yaml", Path(study_file).read_bytes())
-    write_atomic(path, "launch.json", json.dumps(launch_info, indent=2).encode())
+    if "://" not in path and tune.Tuner.can_restore(path):
+        raise FileExistsError(f"study {path} exists: continue it with "
+                              f"`raygm study resume {path}` or choose another --storage")
+    if "://" in path and optuna_storage is None and study.kind == "search":
+        raise LaunchError("a search on remote storage needs --optuna-storage (a database URL)")
+    # The driver's data folder, absolute so trials on this machine find it from their
+    # working directories; nodes without it download (or set RAYGM_DATA_DIR).
+    data_dir = str(Path(resolve_data_dir(data_dir)).resolve())
+    check_data(study, data_dir, download, study_file)
     connect(address)
+    check_storage(storage, shared_storage)
+    launch_info = {
+        "storage": storage, "address": address, "data_dir": data_dir, "download": download,
+        "optuna_storage": optuna_storage or f"sqlite:///{Path(path) / 'optuna.db'}",
+        "resources": trial_resources(study, require_gpu), "require_gpu": require_gpu,
+        "shared_storage": shared_storage,
+        "overrides": overrides or []}
+    # the study as run (overrides applied), so status, resume and export read the same
+    write_atomic(path, "study.yaml", yaml.safe_dump(
+        apply_overrides(read_raw(Path(study_file).read_text(), study_file), overrides or [],
+                        study_file), sort_keys=False).encode())
+    write_atomic(path, "launch.json", json.dumps(launch_info, indent=2).encode())
     tuner = tune.Tuner(
-        trainable(study, launch_info["data_dir"]),
+        trainable(study, launch_info),
         param_space=param_space(study),
         tune_config=tune.TuneConfig(
             search_alg=search_algorithm(study, launch_info["optuna_storage"]),
@@ -102,7 +164,8 @@ def resume(path: str, address: str | None = None) -> tune.ResultGrid:
     path = absolute(path)
     study, launch_info = read_study(path)
     connect(address if address is not None else launch_info["address"])
-    tuner = tune.Tuner.restore(path, trainable(study, launch_info["data_dir"]),
+    check_storage(launch_info["storage"], launch_info.get("shared_storage", False))
+    tuner = tune.Tuner.restore(path, trainable(study, launch_info),
                                resume_unfinished=True, resume_errored=True)
     return tuner.fit()
 
@@ -111,8 +174,9 @@ def read_study(path: str) -> tuple[Study, dict]:
     path = absolute(path)
     if not tune.Tuner.can_restore(path):
         raise FileNotFoundError(f"{path} holds no Ray Tune study (no experiment state)")
-    study = parse_study(yaml.safe_load(read_text(path, "study.yaml")), f"{path}/study.yaml")
-    return study, json.loads(read_text(path, "launch.json"))
+    file = f"{path}/study.yaml"
+    return parse_study(read_raw(read_text(path, "study.yaml"), file), file), \
+        json.loads(read_text(path, "launch.json"))
 
 
 def trial_table(path: str) -> list[dict]:
@@ -124,17 +188,34 @@ def trial_table(path: str) -> list[dict]:
     except ValueError:  # Ray Tune writes its first snapshot a moment after the study starts
         raise FileNotFoundError(f"{path}: no experiment state yet; the study has just "
                                 "started, try again in a few seconds") from None
+    statuses = snapshot_statuses(path)
     rows = []
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
-        result = trial.last_result or {}
+        reports = analysis.trial_dataframes.get(trial.trial_id)
+        result = {} if reports is None or reports.empty else reports.iloc[-1].to_dict()
         config = trial_config(study, trial.config)
-        row = {"trial": trial.trial_id, "status": trial.status,
+        row = {"trial": trial.trial_id, "status": statuses.get(trial.trial_id, trial.status),
                **{k: getattr(config, k) for k in study.factors}, "seed": config.seed,
                **{k: result.get(k) for k in ("iteration", *study.objective_names)},
                "failures": trial.num_failures}
         row["error"] = error_message(trial)[:100]
         rows.append(row)
     return rows
+
+
+def snapshot_statuses(path: str) -> dict[str, str]:
+    """Trial statuses as Ray Tune's latest experiment snapshot has them. Tune's own loader
+    turns RUNNING into PENDING (it expects to restart them); a running study's table should
+    say RUNNING."""
+    fs, root = filesystem(path)
+    snapshots = sorted(f.path for f in fs.get_file_info(pyarrow.fs.FileSelector(root))
+                       if posixpath.basename(f.path).startswith("experiment_state-"))
+    if not snapshots:
+        return {}
+    with fs.open_input_stream(snapshots[-1]) as f:
+        state = json.loads(f.read())
+    trials = [json.loads(trial) for trial, _ in state.get("trial_data", [])]
+    return {t["trial_id"]: t["status"] for t in trials}
 
 
 def error_message(trial) -> str:

@@ -43,7 +43,7 @@ def test_derived_evaluation_settings():
     c = RunConfig(iterations=200)
     assert c.eval_points == (0, 200)
     assert c.eval_augmentation == "dc" and c.eval_train_epochs == 1000
-    c = RunConfig(dataset="CIFAR10", ipc=10, eval_at=(100, 0, 100))
+    c = RunConfig(dataset="CIFAR10", ipc=10, eval_at=(0, 100))
     assert c.eval_points == (0, 100)
     assert c.eval_augmentation == "none" and c.eval_train_epochs == 300
     assert c.eval_architectures == ("ConvNet",)

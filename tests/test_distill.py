@@ -77,7 +77,8 @@ def test_evaluate_covers_each_architecture(tiny_config, tiny_data):
                                                 ("curvature", "exact"), ("hvp", "gauss_newton")])
 def test_compiled_and_eager_steps_agree(distance, hessian, curvature, tiny_config, tiny_data):
     """The compiled real-data path gives the eager reference loop's loss and update."""
-    config = tiny_config.replace(distance=distance, hessian=hessian, hessian_weight=0.1,
+    config = tiny_config.replace(distance=distance, hessian=hessian,
+                                 hessian_weight=0.1 if hessian != "none" else 0.0,
                                  hessian_curvature=curvature, ipc=2, outer_loop=2, inner_loop=1)
     results = {}
     for mode in ("eager", "compiled"):

@@ -45,7 +45,8 @@ def test_evaluations_snapshots_and_grids_fall_where_the_config_says(tiny_config,
 
 def test_without_evaluation_networks_grids_and_snapshots_are_still_taken(tiny_config, tiny_data):
     recorder = Recorder()
-    run_to_end(Distillation(tiny_config.replace(eval_models=0, eval_at=(0, 2, 3)), tiny_data),
+    config = tiny_config.replace(eval_models=0, eval_epochs=None, eval_at=(0, 2, 3))
+    run_to_end(Distillation(config, tiny_data),
                [recorder])
     assert not any(r.evaluations for r in recorder.reports) and not recorder.evaluating_at
     assert [r.iteration for r in recorder.reports if r.snapshot and r.snapshot.grid] == [0, 2, 3]

@@ -107,7 +107,7 @@ def test_weight_zero_equals_none_and_positive_weight_changes_the_update(mode, ti
     none, _ = distil(tiny_config, tiny_data, hessian="none")
     zero, _ = distil(tiny_config, tiny_data, hessian=mode, hessian_weight=0.0)
     assert torch.equal(none, zero)
-    for curvature in ("gauss_newton", "exact"):
+    for curvature in ("gauss_newton", "exact") if mode == "curvature" else ("gauss_newton",):
         on, records = distil(tiny_config, tiny_data, hessian=mode, hessian_weight=10.0,
                              hessian_curvature=curvature)
         assert not torch.allclose(on, none)
@@ -119,7 +119,7 @@ def test_weight_zero_equals_none_and_positive_weight_changes_the_update(mode, ti
 def test_every_distance_combines_with_each_mode(distance, tiny_config, tiny_data):
     for mode in ("curvature", "hvp"):
         _, records = distil(tiny_config, tiny_data, distance=distance, hessian=mode,
-                            hessian_weight=0.1, hessian_probes=2)
+                            hessian_weight=0.1, hessian_probes=2 if mode == "hvp" else 1)
         assert all(torch.isfinite(torch.tensor(r.loss)) for r in records)
 
 

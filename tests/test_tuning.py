@@ -121,7 +121,8 @@ def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_d
     """Each trial's own architecture gets its accuracy columns in the export, and λ is an
     Optuna parameter exactly of the trials whose higher-order term is on."""
     reports = Reports()
-    path = write_study(tmp_path, name="models", search={
+    fixed = {k: v for k, v in TINY.items() if k != "model"}
+    path = write_study(tmp_path, name="models", fixed=fixed, search={
         "model": {"choice": ["MLP", "ConvNet"]},
         "hessian": {"choice": ["none", "curvature"]},
         "hessian_weight": {"loguniform": [1.0e-4, 1.0e-2], "when": {"hessian": ["curvature"]}}},
@@ -148,7 +149,9 @@ def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_d
 
 def test_two_objective_search_yields_a_pareto_front(local_ray, tmp_path, data_dir):
     reports = Reports()
-    path = write_study(tmp_path, name="pareto", search={"batch_real": {"choice": [2, 8]}},
+    fixed = {k: v for k, v in TINY.items() if k != "batch_real"}
+    path = write_study(tmp_path, name="pareto", fixed=fixed,
+                       search={"batch_real": {"choice": [2, 8]}},
                        trials=3, objectives=[{"metric": "acc_mean", "mode": "max"},
                                              {"metric": "distill_seconds", "mode": "min"}])
     results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
@@ -236,16 +239,47 @@ def test_study_on_a_multi_node_cluster(no_local_ray, tmp_path, data_dir):
     cluster.add_node(num_cpus=1)
     try:
         ray.init(address=cluster.address)
-        results = tuning.launch(write_study(tmp_path, grid={"init": ["noise", "real"]},
-                                            resources={"cpu": 1}),
-                                storage=str(tmp_path / "out"), address=cluster.address,
-                                data_dir=data_dir)
+        path = write_study(tmp_path, grid={"init": ["noise", "real"]}, resources={"cpu": 1})
+        # a folder on one node cannot hold the checkpoints of a multi-node cluster...
+        with pytest.raises(tuning.LaunchError, match="cluster has 2 nodes.*s3://"):
+            tuning.launch(path, storage=str(tmp_path / "out"), address=cluster.address,
+                          data_dir=data_dir)
+        assert not (tmp_path / "out").exists()  # refused before anything was written
+        # ...unless every node sees it (here: one machine)
+        results = tuning.launch(path, storage=str(tmp_path / "out"), address=cluster.address,
+                                data_dir=data_dir, shared_storage=True)
         assert not results.errors and len(results) == 2
         # one CPU per node and one CPU per trial: the two trials ran on different nodes
         assert len({r.metrics["node_id"] for r in results}) == 2
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+SHIPPED = Path(__file__).parents[1] / "studies"
+REDUCED = ["iterations=1", "eval_at=[1]", "eval_models=1", "eval_epochs=2", "batch_real=4",
+           "net_width=8", "execution=eager", "repeats=1"]
+
+
+def test_a_shipped_gpu_study_runs_on_the_cpu_of_a_cluster_without_gpus(no_local_ray, tmp_path,
+                                                                       data_dir, capsys):
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False)
+    try:
+        assert load_study(SHIPPED / "models.yaml").resources["gpu"] > 0
+        results = tuning.launch(str(SHIPPED / "models.yaml"), storage=str(tmp_path / "out"),
+                                data_dir=data_dir, overrides=REDUCED)
+        assert "the cluster has no GPU: trials run on the CPU" in capsys.readouterr().out
+        assert not results.errors and len(results) == 3
+        assert {r.metrics["device"] for r in results} == {"cpu"}
+        launched = json.loads((Path(results.experiment_path) / "launch.json").read_text())
+        assert launched["resources"] == {"cpu": 1, "gpu": 0} and launched["overrides"] == REDUCED
+        # the study folder holds the study as run, so status and export read the same
+        assert tuning.read_study(results.experiment_path)[0].fixed["iterations"] == 1
+        # --require-gpu keeps the request (on an autoscaling cluster, GPU nodes come up)
+        study = load_study(SHIPPED / "models.yaml", REDUCED)
+        assert tuning.trial_resources(study, require_gpu=True) == {"cpu": 1, "gpu": 0.25}
+    finally:
+        ray.shutdown()
 
 
 def raygm(*args, **kw):
