@@ -131,7 +131,12 @@ def cmd_study(args: argparse.Namespace) -> None:
     from .export import export_study
 
     if args.action == "status":
-        print(tuning.format_table(tuning.trial_table(args.path)))
+        rows = tuning.trial_table(args.path)
+        print(tuning.format_table(rows))
+        updated = tuning.live_status(args.path).get("updated")
+        if updated and any(r["status"] == "RUNNING" for r in rows):
+            print(f"(RUNNING as the study's driver last reported, {time.time() - updated:.0f} s "
+                  "ago; if it has stopped, `raygm study resume` continues the study)")
         front = tuning.pareto_front(args.path)
         if front:
             print("\nOptuna best trials (the Pareto front with two objectives):")

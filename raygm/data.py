@@ -117,29 +117,24 @@ def _per_channel(values: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
 
 def _open(cls, root: Path, name: str, train: bool, download: bool, expected: list[str]):
     kwargs = {"split": "train" if train else "test"} if name == "SVHN" else {"train": train}
-    try:
-        return cls(str(root), download=False, **kwargs)
-    except RuntimeError:
+    missing = [f for f in expected if not (root / f).is_file()]
+    if missing:
+        reason = ""
         if download:
             try:
                 return cls(str(root), download=True, **kwargs)
             except Exception as exc:  # no network, mirror down, ...: report what was expected
                 reason = f" (download failed: {exc})"
-        else:
-            reason = ""
-    except Exception as exc:  # torchvision found the files but could not parse them
+        raise DatasetNotFoundError(
+            f"{name} not found in data directory {root}{reason}. Expected files there: "
+            + ", ".join(expected) + f"; missing: {', '.join(missing)}"
+            + ". Set --data-dir or RAYGM_DATA_DIR to the folder that holds them.")
+    try:
+        return cls(str(root), download=False, **kwargs)
+    except Exception as exc:  # present, but torchvision cannot read them (or their checksum)
         raise DatasetError(f"{name} files in data directory {root} are present but unreadable "
-                           f"({type(exc).__name__}: {exc}); replace them, e.g. delete them "
-                           "and let torchvision download them again") from None
-    missing = [f for f in expected if not (root / f).is_file()]
-    if not missing:
-        raise DatasetError(f"{name} files in data directory {root} are present but unreadable "
-                           "or corrupt (torchvision's integrity check failed): "
-                           + ", ".join(expected))
-    raise DatasetNotFoundError(
-        f"{name} not found in data directory {root}{reason}. Expected files there: "
-        + ", ".join(expected) + f"; missing: {', '.join(missing)}"
-        + ". Set --data-dir or RAYGM_DATA_DIR to the folder that holds them.")
+                           f"or corrupt ({type(exc).__name__}: {exc}); replace them, e.g. "
+                           "delete them and let torchvision download them again") from None
 
 
 def _as_tensors(ds, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,13 +153,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None,
     root = resolve_data_dir(data_dir)
     split = {}
     for train in (True, False):
-        try:
-            raw, labels = _as_tensors(_open(cls, root, name, train, download, expected), name)
-        except (DatasetError, DatasetNotFoundError):
-            raise
-        except Exception as exc:  # read, but not in the layout the dataset's format has
-            raise DatasetError(f"{name} files in data directory {root} are present but "
-                               f"unreadable ({type(exc).__name__}: {exc})") from None
+        raw, labels = _as_tensors(_open(cls, root, name, train, download, expected), name)
         outside = labels[(labels < 0) | (labels >= spec.num_classes)].unique().tolist()
         if outside or len(labels) != len(raw) or len(labels) == 0:
             split_name = "train" if train else "test"

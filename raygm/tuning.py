@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import posixpath
+import time
 from pathlib import Path
 
 import optuna
-import pyarrow.fs
 import ray
 import yaml
 from ray import tune
@@ -23,12 +22,13 @@ from ray.tune.search.optuna import OptunaSearch
 from .config import ConfigError
 from .data import load_dataset, resolve_data_dir
 from .distill import check_fits
-from .files import absolute, filesystem, read_text, write_atomic
+from .files import absolute, read_text, write_atomic
 from .study import (LaunchError, Study, StudyError, apply_overrides, load_study, parse_study,
                     read_raw)
 from .trainable import SearchSpace, distill_trial, param_space, trial_config
 
 DEFAULT_STORAGE = "runs/studies"
+STATUS_FILE = "status.json"
 
 
 def search_algorithm(study: Study, optuna_storage: str):
@@ -152,7 +152,8 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
         run_config=tune.RunConfig(
             name=study.name, storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=None), callbacks=callbacks,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            callbacks=[LiveStatus(path), *(callbacks or [])],
             verbose=1),  # the status table only; every result is in the study folder
     )
     return tuner.fit()
@@ -188,13 +189,19 @@ def trial_table(path: str) -> list[dict]:
     except ValueError:  # Ray Tune writes its first snapshot a moment after the study starts
         raise FileNotFoundError(f"{path}: no experiment state yet; the study has just "
                                 "started, try again in a few seconds") from None
-    statuses = snapshot_statuses(path)
+    live = live_status(path).get("trials", {})
     rows = []
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
         reports = analysis.trial_dataframes.get(trial.trial_id)
         result = {} if reports is None or reports.empty else reports.iloc[-1].to_dict()
         config = trial_config(study, trial.config)
-        row = {"trial": trial.trial_id, "status": statuses.get(trial.trial_id, trial.status),
+        # a finished trial's status is in Tune's snapshot; a running one only in status.json
+        seen = live.get(trial.trial_id, {})
+        status = trial.status if trial.status in ("TERMINATED", "ERROR") else \
+            seen.get("status", trial.status)
+        if status == "RUNNING":  # its result files lag behind the driver
+            result["iteration"] = seen.get("iteration", result.get("iteration"))
+        row = {"trial": trial.trial_id, "status": status,
                **{k: getattr(config, k) for k in study.factors}, "seed": config.seed,
                **{k: result.get(k) for k in ("iteration", *study.objective_names)},
                "failures": trial.num_failures}
@@ -203,19 +210,46 @@ def trial_table(path: str) -> list[dict]:
     return rows
 
 
-def snapshot_statuses(path: str) -> dict[str, str]:
-    """Trial statuses as Ray Tune's latest experiment snapshot has them. Tune's own loader
-    turns RUNNING into PENDING (it expects to restart them); a running study's table should
-    say RUNNING."""
-    fs, root = filesystem(path)
-    snapshots = sorted(f.path for f in fs.get_file_info(pyarrow.fs.FileSelector(root))
-                       if posixpath.basename(f.path).startswith("experiment_state-"))
-    if not snapshots:
+class LiveStatus(tune.Callback):
+    """The driver's own view of its trials, written to the study folder as status.json
+    (at most once a second, and at every start and end): Ray Tune's experiment snapshot
+    records running trials as PENDING, so `raygm study status` reads this instead."""
+
+    def __init__(self, path: str):
+        self.path, self.trials, self.written = path, {}, 0.0
+
+    def _set(self, trial, status: str, iteration=None, now: bool = True) -> None:
+        entry = self.trials.setdefault(trial.trial_id, {})
+        entry["status"] = status
+        if iteration is not None:
+            entry["iteration"] = int(iteration)
+        if now or time.time() - self.written > 1:
+            self.written = time.time()
+            write_atomic(self.path, STATUS_FILE, json.dumps(
+                {"updated": self.written, "trials": self.trials}).encode())
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._set(trial, "RUNNING")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self._set(trial, "RUNNING", result.get("iteration"), now=False)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self._set(trial, "PENDING")  # a failed worker; retried from its checkpoint
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._set(trial, "TERMINATED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._set(trial, "ERROR")
+
+
+def live_status(path: str) -> dict:
+    """status.json of a study folder ({} before its driver wrote one)."""
+    try:
+        return json.loads(read_text(path, STATUS_FILE))
+    except (FileNotFoundError, ValueError):
         return {}
-    with fs.open_input_stream(snapshots[-1]) as f:
-        state = json.loads(f.read())
-    trials = [json.loads(trial) for trial, _ in state.get("trial_data", [])]
-    return {t["trial_id"]: t["status"] for t in trials}
 
 
 def error_message(trial) -> str:

@@ -17,6 +17,7 @@ from ray import tune
 from ray.cluster_utils import Cluster
 
 from raygm import tuning
+from raygm.config import ConfigError, RunConfig
 from raygm.data import load_dataset
 from raygm.distill import Distillation
 from raygm.study import load_study
@@ -67,6 +68,17 @@ def local_ray():
     ray.init(num_cpus=2, num_gpus=1, include_dashboard=False)
     yield
     ray.shutdown()
+
+
+def test_a_config_error_raised_in_a_ray_worker_reaches_the_driver_intact(local_ray):
+    @ray.remote
+    def bad_config():
+        return RunConfig(ipc=0)
+
+    with pytest.raises(ConfigError) as info:
+        ray.get(bad_config.remote())
+    assert "'ipc' = 0 is invalid; allowed: an integer >= 1" in str(info.value)
+    assert info.value.field == "ipc"
 
 
 def test_grid_study_runs_fractional_gpu_trials_four_at_a_time(local_ray, tmp_path, data_dir):
@@ -289,21 +301,25 @@ def raygm(*args, **kw):
 
 def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_ray, tmp_path,
                                                                        data_dir):
-    fixed = {**TINY, "iterations": 8, "eval_at": [8]}
+    fixed = {**TINY, "iterations": 30, "eval_at": [30]}  # long enough to be seen RUNNING
     path = write_study(tmp_path, fixed=fixed, grid={"init": ["noise", "real", "white", "grey"]},
                        resources={"cpu": 1}, max_concurrent=1)
     study = tmp_path / "out" / "tiny"
     driver = raygm("study", "launch", path, "--storage", str(tmp_path / "out"),
                    "--data-dir", data_dir)
-    finished = []
+    finished, unfinished, running = [], [], []
     deadline = time.time() + 240
-    while not finished and time.time() < deadline:
-        time.sleep(0.5)
+    while not (finished and unfinished) and time.time() < deadline:
+        time.sleep(0.2)
         if list(study.glob("experiment_state-*.json")):
-            finished = [r for r in tuning.trial_table(str(study)) if r["status"] == "TERMINATED"]
+            table = tuning.trial_table(str(study))
+            finished = [r for r in table if r["status"] == "TERMINATED"]
+            unfinished = [r for r in table if r["status"] != "TERMINATED"]
+            running += [r for r in table if r["status"] == "RUNNING" and r["iteration"]]
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     assert finished, "no trial finished before the deadline"
+    assert running, "status never showed a RUNNING trial with its latest iteration"
     table = tuning.trial_table(str(study))
     assert any(r["status"] != "TERMINATED" for r in table), "the driver finished before the kill"
     done = {r["trial"]: (study / d.name / "result.json").read_bytes()
@@ -315,7 +331,7 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
     assert resume.returncode == 0, output
     table = tuning.trial_table(str(study))
     assert [r["status"] for r in table] == ["TERMINATED"] * 4
-    assert all(r["iteration"] == 8 for r in table)
+    assert all(r["iteration"] == 30 for r in table)
     for trial, before in done.items():  # finished trials were not run again
         after = next(d for d in study.iterdir() if trial in d.name) / "result.json"
         assert after.read_bytes() == before
