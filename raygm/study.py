@@ -200,12 +200,15 @@ def parse_study(raw: Any, file: str) -> Study:
             RunConfig.from_dict({**study.fixed, **values})
         except ConfigError as exc:
             if exc.field not in values:
-                fail(f"fixed.{exc.field}", study.fixed.get(exc.field), str(exc))
-            key = f"{section}.{exc.field}"
+                fail(f"fixed.{exc.field}", study.fixed.get(exc.field), exc.allowed)
+            key, allowed = f"{section}.{exc.field}", exc.allowed
+            others = {k: v for k, v in values.items() if k != exc.field}
             if section == "search":  # name the distribution and what the value met
                 key += "." + distribution(study.search[exc.field])[0]
-            others = {k: v for k, v in values.items() if k != exc.field}
-            fail(key, values[exc.field], str(exc) + (f" (with {others})" if others else ""))
+                if others:
+                    allowed += (f" (sampled with {others}; a field that applies to some "
+                                "choices only is sampled under `when: {field: [values]}`)")
+            fail(key, values[exc.field], allowed)
 
     study.fixed = typed("fixed", raw.get("fixed", {}), dict, "a mapping of run config fields")
     for key in study.fixed:
