@@ -18,6 +18,7 @@ from .higher_order import higher_order_term, needs_real_graph
 from .init import init_synthetic, synthetic_labels
 from .matching import class_gradient, match_loss
 from .models import build_model, compiled, has_batchnorm
+from . import streams
 from .records import EvaluationRecord, IterationRecord
 
 
@@ -45,8 +46,8 @@ class Distillation:
             # TF32 matmuls and convolutions on GPUs that have them (a process-wide setting)
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         self.data = data.to(self.device)
-        torch.manual_seed(config.seed)
-        self.images = init_synthetic(config.init, data, config.ipc).to(self.device)
+        self.images = init_synthetic(config.init, data, config.ipc,
+                                     streams.generator(config.seed, "init")).to(self.device)
         self.images.requires_grad_(True)
         self.labels = synthetic_labels(data.num_classes, config.ipc).to(self.device)
         self.opt_img = torch.optim.SGD([self.images], lr=config.lr_img,
@@ -61,7 +62,9 @@ class Distillation:
         self.batchnorm = has_batchnorm(self.net)
 
     def fresh_network(self) -> nn.Module:
-        """The network, re-initialised in place exactly as a newly built one would be."""
+        """The network, re-initialised in place exactly as a newly built one would be, from
+        the iteration's own network stream (torch's init functions draw from the global one)."""
+        torch.manual_seed(streams.stream_seed(self.config.seed, "network", self.iteration))
         for m in self.net.modules():
             if hasattr(m, "reset_parameters"):
                 m.reset_parameters()
@@ -69,10 +72,19 @@ class Distillation:
 
     def step(self) -> IterationRecord:
         """One iteration: a fresh network; outer_loop updates of the synthetic set, with
-        inner_loop epochs of training the network on it between updates."""
+        inner_loop epochs of training the network on it between updates. It draws from its
+        own random streams and leaves the caller's global one as it was."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            return self._step()
+
+    def _step(self) -> IterationRecord:
         c, data, ipc = self.config, self.data, self.config.ipc
         start = time.perf_counter()
         net = self.fresh_network()
+        real_stream = streams.generator(c.seed, "real", self.iteration)
+        inner_stream = streams.generator(c.seed, "inner", self.iteration)
+        torch.manual_seed(streams.stream_seed(c.seed, "step", self.iteration))
         params = list(net.parameters())
         opt_net = torch.optim.SGD(params, lr=c.lr_net)
         outer, inner = c.loops
@@ -81,11 +93,11 @@ class Distillation:
         higher_loss = torch.zeros(data.num_classes, device=self.device)
         for ol in range(outer):
             if self.batchnorm:  # statistics from a real batch, then frozen (as DC)
-                freeze_batchnorm(net, torch.cat([data.sample(k, c.bn_batch)
+                freeze_batchnorm(net, torch.cat([data.sample(k, c.bn_batch, real_stream)
                                                  for k in range(data.num_classes)]))
             first, higher = [], []
             for k in range(data.num_classes):
-                real = data.sample(k, c.batch_real)
+                real = data.sample(k, c.batch_real, real_stream)
                 g_real = class_gradient(net if real_graph else self.compiled_net, real, k,
                                         params, create_graph=real_graph)
                 g_syn = class_gradient(net, self.images[k * ipc:(k + 1) * ipc], k, params,
@@ -105,7 +117,7 @@ class Distillation:
             if ol == outer - 1:
                 break
             train_epochs(self.compiled_net, opt_net, self.images.detach(), self.labels, inner,
-                         c.batch_train)
+                         c.batch_train, generator=inner_stream)
         self.iteration += 1
         first_loss, higher_loss = (first_loss / outer).tolist(), (higher_loss / outer).tolist()
         return IterationRecord(
@@ -116,28 +128,23 @@ class Distillation:
 
     def evaluate(self) -> list[EvaluationRecord]:
         """Accuracy of fresh networks of each evaluation architecture trained on the set."""
-        seed = self.config.seed * 100_003 + self.iteration
+        seed = streams.stream_seed(self.config.seed, "evaluate", self.iteration)
         return [evaluate_synthetic(self.images, self.labels, self.data, self.config, arch, seed,
                                    self.iteration)
                 for arch in self.config.eval_architectures]
 
     def state_dict(self) -> dict:
         """A copy of the run's state (the optimiser's own state_dict holds live tensors)."""
-        state = {"config": self.config.to_dict(), "iteration": self.iteration,
-                 "images": self.images.detach().cpu().clone(), "labels": self.labels.cpu(),
-                 "opt_img": copy.deepcopy(self.opt_img.state_dict()), "rng": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        return state
+        # no random state: an iteration's randomness comes from (seed, iteration) (streams.py)
+        return {"config": self.config.to_dict(), "iteration": self.iteration,
+                "images": self.images.detach().cpu().clone(), "labels": self.labels.cpu(),
+                "opt_img": copy.deepcopy(self.opt_img.state_dict())}
 
     def load_state_dict(self, state: dict) -> None:
         self.iteration = state["iteration"]
         with torch.no_grad():
             self.images.copy_(state["images"])
         self.opt_img.load_state_dict(state["opt_img"])
-        torch.set_rng_state(state["rng"])
-        if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
 
 
 def freeze_batchnorm(net: nn.Module, real: torch.Tensor) -> None:

@@ -192,3 +192,13 @@ EXECUTIONS = Choices("execution", {"compiled": lambda net: torch.compile(net, dy
 
 def compiled(net: nn.Module, execution: str) -> nn.Module:
     return EXECUTIONS[execution](net)
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent compiling with torch.compile so far (forward and
+    backward graphs; cache hits count only what they still cost)."""
+    import torch._dynamo.utils
+
+    return sum((m.end_time_us - m.start_time_us) / 1e6
+               for m in torch._dynamo.utils.get_compilation_metrics()
+               if m.start_time_us is not None and m.end_time_us is not None)

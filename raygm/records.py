@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LOSSES = ("loss", "loss_first", "loss_higher")
-TIMES = ("seconds", "distill_seconds", "wall_seconds")
+# this step's seconds, then a run's cumulative ones: distillation steps, evaluation networks,
+# writing checkpoints, setting up (data, networks); compilation (inside distill and evaluate)
+# and wall time (everything, from the start of the run)
+TIMES = ("seconds", "distill_seconds", "evaluate_seconds", "checkpoint_seconds",
+         "setup_seconds", "compile_seconds", "wall_seconds")
 CLASS_LOSS_PREFIX = "loss_class_"
 # What a trial adds to every report about where and how it ran: seed and device are also
 # run-config columns (device as resolved: auto -> cpu/cuda), node_id a trials.parquet column.
@@ -92,6 +96,10 @@ class EvaluationRecord:
 class Progress:
     """A run's running totals; checkpointed with the run so a resumed run goes on counting."""
     distill_seconds: float = 0.0
+    evaluate_seconds: float = 0.0
+    checkpoint_seconds: float = 0.0
+    setup_seconds: float = 0.0
+    compile_seconds: float = 0.0
     wall_seconds: float = 0.0
     accuracy: dict[str, tuple[float, float]] = field(default_factory=dict)  # latest (mean, std)
 
@@ -103,8 +111,7 @@ class Progress:
                   for stat, value in zip(("mean", "std"), self.accuracy.get(arch, nothing))}
         first = {accuracy_column(stat): latest[accuracy_column(stat, archs[0])]
                  for stat in ("mean", "std")}
-        return {"distill_seconds": self.distill_seconds, "wall_seconds": self.wall_seconds,
-                **first, **latest}
+        return {**{k: getattr(self, k) for k in TIMES[1:]}, **first, **latest}
 
 
 @dataclass(frozen=True)

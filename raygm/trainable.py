@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 import warnings
 from dataclasses import fields
 from pathlib import Path
@@ -126,6 +127,7 @@ def trial_config(study: Study, params: dict) -> RunConfig:
 
 
 def distill_trial(params: dict, *, study: Study, data_dir: str | None, download: bool) -> None:
+    started = time.perf_counter()
     config = trial_config(study, params)
     config = config.replace(device=trial_device(config.device))
     torch.set_num_threads(trial_threads())
@@ -136,7 +138,8 @@ def distill_trial(params: dict, *, study: Study, data_dir: str | None, download:
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
     context = {"seed": config.seed, "device": config.device,
                "node_id": ray.get_runtime_context().get_node_id()}
-    run_to_end(Distillation(config, data),
-               [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
-                TuneReport(data, context)],
-               checkpoint_every=study.checkpoint_every, resume=resume)
+    run = Distillation(config, data)
+    run_to_end(run, [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
+                     TuneReport(data, context)],
+               checkpoint_every=study.checkpoint_every, resume=resume,
+               setup_seconds=time.perf_counter() - started)

@@ -92,3 +92,52 @@ def test_compiled_and_eager_steps_agree(distance, hessian, curvature, tiny_confi
         assert f.loss_higher == pytest.approx(r.loss_higher, rel=1e-4, abs=1e-6)
     assert torch.allclose(end_f - start_f, end_r - start_r, rtol=1e-4, atol=1e-5)
     assert not torch.equal(end_r, start_r)
+
+
+def test_same_seed_gives_the_same_networks_and_batches_across_configurations(tiny_config,
+                                                                            tiny_data, monkeypatch):
+    """Common random numbers: configurations that differ in init or lr_img see the same
+    network initialisations and real batches at every iteration (and differ in what they
+    change); another seed sees others."""
+    seen = {}
+
+    def record(name, config):
+        run = Distillation(config, tiny_data)
+        nets, batches = [], []
+        sample = type(tiny_data).sample
+
+        def spy(self, c, n, generator=None):
+            batch = sample(self, c, n, generator)
+            batches.append(batch.clone())
+            return batch
+        monkeypatch.setattr(type(tiny_data), "sample", spy)
+        fresh = run.fresh_network
+
+        def spy_net():
+            net = fresh()
+            nets.append([p.detach().clone() for p in net.parameters()])
+            return net
+        run.fresh_network = spy_net
+        for _ in range(3):
+            run.step()
+        monkeypatch.undo()
+        seen[name] = (nets, batches, run.images.detach().clone())
+
+    record("noise", tiny_config)
+    record("white", tiny_config.replace(init="white", lr_img=0.5))
+    record("seed1", tiny_config.replace(seed=1))
+    (n1, b1, i1), (n2, b2, i2), (n3, b3, _) = seen["noise"], seen["white"], seen["seed1"]
+    assert all(torch.equal(a, b) for x, y in zip(n1, n2) for a, b in zip(x, y))
+    assert all(torch.equal(a, b) for a, b in zip(b1, b2)) and len(b1) == len(b2) == 12
+    assert not torch.equal(i1, i2)
+    assert not all(torch.equal(a, b) for a, b in zip(b1, b3))
+    assert not torch.equal(n1[0][0], n3[0][0])
+
+
+def test_a_step_leaves_the_global_random_stream_alone(tiny_config, tiny_data):
+    run = Distillation(tiny_config, tiny_data)
+    torch.manual_seed(3)
+    expected = torch.rand(2)
+    torch.manual_seed(3)
+    run.step()
+    assert torch.equal(torch.rand(2), expected)

@@ -13,7 +13,8 @@ def report(step, evaluations, progress):
 def test_a_report_holds_exactly_the_iteration_columns():
     step = IterationRecord(2, 3.0, 2.5, 0.5, (1.0, 2.0, 0.0), 0.1)
     evaluation = EvaluationRecord.from_accs(2, "MLP", [0.5, 0.7], 4.0)
-    progress = Progress(1.0, 9.0, {"MLP": (evaluation.acc_mean, evaluation.acc_std)})
+    progress = Progress(distill_seconds=1.0, wall_seconds=9.0,
+                        accuracy={"MLP": (evaluation.acc_mean, evaluation.acc_std)})
     metrics = report(step, (evaluation,), progress).metrics()
     assert set(metrics) == set(iteration_columns(("ConvNet", "MLP"), 3))
     assert metrics["acc_mean_MLP"] == 0.6 and math.isclose(metrics["acc_std_MLP"], 0.1)

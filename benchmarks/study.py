@@ -1,0 +1,112 @@
+"""Where a study's time goes: per trial, the seconds of setup, compilation, distillation,
+evaluation, checkpointing and the rest (Ray Tune's reporting and syncing), the wait before
+it started, and over the whole study the slot utilisation (the trials' busy seconds / (slots
+x wall)) and the trials per core-hour.
+
+Runs a study file (reduced with --set, like `raygm study launch`) on a local Ray of --cpus
+CPUs, in a fresh storage folder, and prints a Markdown table.
+
+    python benchmarks/study.py studies/init.yaml --set iterations=10 --set eval_at=[0,5,10] \\
+        [--cpus 2] [--data-dir DIR] [--json OUT.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+import ray
+from ray import tune
+
+from common import machine
+from raygm import tuning
+from raygm.study import load_study
+
+PARTS = ("setup_seconds", "compile_seconds", "distill_seconds", "evaluate_seconds",
+         "checkpoint_seconds")
+
+
+class Timeline(tune.Callback):
+    """When each trial started and ended (driver clock) and its last result."""
+
+    def __init__(self):
+        self.start, self.end, self.last = {}, {}, {}
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.start.setdefault(trial.trial_id, time.time())
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.last[trial.trial_id] = result
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.end[trial.trial_id] = time.time()
+
+
+def measure(study_file: str, overrides: list[str], cpus: int, data_dir: str | None) -> dict:
+    study = load_study(study_file, overrides)
+    timeline = Timeline()
+    ray.init(num_cpus=cpus, num_gpus=0, include_dashboard=False)
+    try:
+        with tempfile.TemporaryDirectory() as storage:
+            began = time.time()
+            results = tuning.launch(study_file, storage=storage, data_dir=data_dir,
+                                    overrides=overrides, callbacks=[timeline])
+            wall = time.time() - began
+            errors = len(results.errors)
+    finally:
+        ray.shutdown()
+    slots = min(cpus / study.resources["cpu"], study.max_concurrent or float("inf"))
+    trials = []
+    for trial_id, result in sorted(timeline.last.items()):
+        own = timeline.end[trial_id] - timeline.start[trial_id]
+        row = {"trial": trial_id, **{k: result.get(k, 0.0) for k in PARTS},
+               "wall_seconds": result["wall_seconds"], "busy_seconds": own,
+               "waited_seconds": timeline.start[trial_id] - began}
+        # compilation happens inside distillation and evaluation, so it is not subtracted
+        row["other_seconds"] = own - sum(row[k] for k in PARTS if k != "compile_seconds")
+        trials.append(row)
+    busy = sum(t["busy_seconds"] for t in trials)
+    return {"machine": machine(), "study": study.name, "overrides": overrides, "cpus": cpus,
+            "slots": slots, "trials": trials, "errors": errors, "wall_seconds": wall,
+            "utilisation": busy / (slots * wall),
+            "trials_per_core_hour": len(trials) / (wall * cpus / 3600)}
+
+
+def table(m: dict) -> str:
+    head = ["trial", "setup", "compile", "distill", "evaluate", "checkpoint", "other",
+            "busy", "waited"]
+    keys = ["trial", *PARTS, "other_seconds", "busy_seconds", "waited_seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in m["trials"]:
+        lines.append("| " + " | ".join(t[k] if k == "trial" else f"{t[k]:.1f}" for k in keys)
+                     + " |")
+    means = {k: statistics.fmean(t[k] for t in m["trials"]) for k in keys[1:]}
+    lines.append("| mean | " + " | ".join(f"{means[k]:.1f}" for k in keys[1:]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", help="study file, e.g. studies/init.yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--json", help="also write the measurement here")
+    args = parser.parse_args()
+    m = measure(args.study, args.set, args.cpus, args.data_dir)
+    print(f"\n    {m['machine']}; {m['cpus']} CPUs, {m['slots']:g} slots; study {m['study']} "
+          f"with {' '.join(m['overrides'])}\n")
+    print(table(m))
+    print(f"\n{len(m['trials'])} trials ({m['errors']} errors) in {m['wall_seconds']:.0f} s: "
+          f"slots busy {100 * m['utilisation']:.0f}% of the wall time, "
+          f"{m['trials_per_core_hour']:.1f} trials per core-hour")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(m, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
