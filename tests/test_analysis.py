@@ -218,11 +218,16 @@ def test_grid_report_numbers(grid_results, tmp_path):
         assert float(row["95% CI ± %"]) == pytest.approx(T_975_2 * std / math.sqrt(3), rel=1e-3)
 
     tests = table_after(text, "Significance tests between levels")
+    # both models ran seeds 0-2 (MLP's seed 3 failed), so they pair by seed
+    paired = stats.ttest_rel(GRID_FINAL["MLP"], GRID_FINAL["ConvNet"])
+    pair = row_where(tests, "test", "paired t-test (n=3 pairs)")
+    assert pair["levels"] == "ConvNet vs MLP" and pair["left out"] == "0"
+    assert float(pair["p"]) == pytest.approx(paired.pvalue, rel=1e-3)
+    assert float(pair["p (Holm)"]) == pytest.approx(paired.pvalue, rel=1e-3)  # one pair
+    differences = [100 * (m - c) for m, c in zip(GRID_FINAL["MLP"], GRID_FINAL["ConvNet"])]
+    assert float(pair["mean difference (pp)"]) == pytest.approx(sum(differences) / 3, rel=1e-3)
+    assert "paired t-tests where the trials pair by seed" in text
     welch = stats.ttest_ind(GRID_FINAL["ConvNet"], GRID_FINAL["MLP"], equal_var=False)
-    pair = row_where(tests, "test", "Welch t-test")
-    assert pair["levels"] == "ConvNet vs MLP"
-    assert float(pair["p"]) == pytest.approx(welch.pvalue, rel=1e-3)
-    assert float(pair["p (Holm)"]) == pytest.approx(welch.pvalue, rel=1e-3)  # one pair
     anova = row_where(tests, "test", "Welch one-way ANOVA")
     assert float(anova["statistic"]) == pytest.approx(welch.statistic ** 2, rel=1e-3)
 
@@ -333,3 +338,117 @@ def test_holm_by_hand():
     # sorted 0.01, 0.03, 0.04 times 3, 2, 1 -> 0.03, 0.06, 0.04 -> monotone 0.03, 0.06, 0.06
     np.testing.assert_allclose(adjusted[:3], [0.03, 0.06, 0.06])
     assert np.isnan(adjusted[3])
+
+
+# --- paired comparisons (common random numbers) -------------------------------------------
+
+INIT_BASE = {"noise": 0.60, "real": 0.63}
+MODEL_BASE = {"ConvNet": 0.10, "MLP": 0.0}
+
+
+def init_results(tmp_path, name, seeds, accuracy_of):
+    """A grid over init x model; seeds: {(init, model): seeds run}; accuracy_of(init, model,
+    seed) -> final accuracy (fraction)."""
+    trials = [{"trial_id": f"{init}_{model}_{seed}", "status": "TERMINATED", "iterations": 4,
+               "config": {"init": init, "model": model, "seed": seed},
+               "acc": {4: accuracy_of(init, model, seed)}, "losses": lambda i: [1.0] * CLASSES}
+              for (init, model), run in seeds.items() for seed in run]
+    study = {"name": name, "kind": "grid", "factors": ["init", "model"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"}],
+             "space": {"init": {"grid": ["noise", "real"]},
+                       "model": {"grid": ["ConvNet", "MLP"]}}, "repeats": len(seeds)}
+    return common.load(write_results(tmp_path / name, study, trials))
+
+
+def crn_accuracy(init, model, seed):
+    """A seed moves both inits of a model by the same ±5 points (the random numbers they
+    share); what is left is ±0.2 points of noise of each trial's own."""
+    trial = 4 * seed + 2 * (model == "MLP") + (init == "real")
+    return (INIT_BASE[init] + MODEL_BASE[model] + 0.05 * math.sin(3 * seed + (model == "MLP"))
+            + 0.002 * math.cos(7 * trial))
+
+
+@pytest.fixture
+def crn_results(tmp_path):
+    """init x model x seeds 0-4, plus real/ConvNet seed 5 that has no noise partner."""
+    seeds = {(init, model): range(5) for init in INIT_BASE for model in MODEL_BASE}
+    seeds["real", "ConvNet"] = range(6)
+    return init_results(tmp_path, "crn", seeds, crn_accuracy)
+
+
+def welch_half(x, y):
+    """Welch's 95% CI half-width of mean(y) - mean(x), Welch-Satterthwaite degrees of freedom."""
+    vx, vy = np.var(x, ddof=1) / len(x), np.var(y, ddof=1) / len(y)
+    df = (vx + vy) ** 2 / (vx ** 2 / (len(x) - 1) + vy ** 2 / (len(y) - 1))
+    return stats.t.ppf(0.975, df) * math.sqrt(vx + vy)
+
+
+def test_trials_that_pair_by_seed_get_a_paired_test(crn_results, tmp_path):
+    section = final.final(crn_results, "init", tmp_path)
+    row = section.tables[1].frame.iloc[1]
+    # the pairs by hand: same seed and same model (the other factor); real/ConvNet/5 is alone
+    pairs = [(crn_accuracy("noise", m, s) * 100, crn_accuracy("real", m, s) * 100)
+             for m in MODEL_BASE for s in range(5)]
+    noise, real = map(np.array, zip(*pairs))
+    d = real - noise
+    half = stats.t.ppf(0.975, 9) * d.std(ddof=1) / math.sqrt(10)
+    assert row["test"] == "paired t-test (n=10 pairs)" and row["levels"] == "noise vs real"
+    assert row["pairs"] == 10 and row["left out"] == 1
+    assert row["mean difference (pp)"] == pytest.approx(d.mean())
+    assert row["95% CI low (pp)"] == pytest.approx(d.mean() - half)
+    assert row["95% CI high (pp)"] == pytest.approx(d.mean() + half)
+    assert row["p"] == pytest.approx(stats.ttest_rel(real, noise).pvalue)
+    assert row["p (Holm)"] == pytest.approx(row["p"])  # one pair
+    assert row["Wilcoxon p"] == pytest.approx(stats.wilcoxon(d).pvalue)
+    # Welch on every trial sees the seeds' ±5 and the models' 10 points: a far wider interval
+    every = {init: [crn_accuracy(init, m, s) * 100 for m in MODEL_BASE
+                    for s in range(6 if (init, m) == ("real", "ConvNet") else 5)]
+             for init in INIT_BASE}
+    assert 5 * half < welch_half(every["noise"], every["real"])
+    assert any("paired t-tests where the trials pair by seed and the other factors" in note
+               and "noise vs real (10 pairs, 1 trial without a partner left out)" in note
+               for note in section.notes)
+
+
+def test_trials_that_do_not_pair_get_welch(tmp_path):
+    """Noise ran seeds 0-2, real seeds 2-4: one pair, too few, so Welch on all trials."""
+    seeds = {("noise", "ConvNet"): range(3), ("real", "ConvNet"): range(2, 5)}
+    results = init_results(tmp_path, "unpaired", seeds, crn_accuracy)
+    section = final.final(results, "init", tmp_path)
+    row = section.tables[1].frame.iloc[1]
+    noise, real = ([crn_accuracy(i, "ConvNet", s) * 100 for s in seeds[i, "ConvNet"]]
+                   for i in INIT_BASE)
+    welch = stats.ttest_ind(real, noise, equal_var=False)
+    difference, half = np.mean(real) - np.mean(noise), welch_half(noise, real)
+    assert row["test"] == "Welch t-test" and row["pairs"] == 1 and row["left out"] == 0
+    assert row["p"] == pytest.approx(welch.pvalue)
+    assert row["95% CI low (pp)"] == pytest.approx(difference - half)
+    assert row["95% CI high (pp)"] == pytest.approx(difference + half)
+    assert np.isnan(row["Wilcoxon p"])
+    assert any("Welch t-tests where the trials do not pair by seed (fewer than 2 pairs): "
+               "noise vs real" in note for note in section.notes)
+    assert not any("paired t-tests" in note for note in section.notes)
+
+
+def test_ci_widths_paired_narrower_than_unpaired(crn_results):
+    widths = final.ci_widths(crn_results, "init", "noise", "real")
+    pairs = [(crn_accuracy("noise", m, s) * 100, crn_accuracy("real", m, s) * 100)
+             for m in MODEL_BASE for s in range(5)]
+    noise, real = map(np.array, zip(*pairs))
+    d = real - noise
+    assert widths["pairs"] == 10
+    assert widths["paired"] == pytest.approx(stats.t.ppf(0.975, 9) * d.std(ddof=1) / math.sqrt(10))
+    assert widths["unpaired"] == pytest.approx(welch_half(noise, real))  # the same 20 trials
+    assert widths["paired"] < widths["unpaired"] / 5
+    seeds = final.ci_widths(crn_results, "seed", 0, 1)  # seeds never pair with each other
+    assert seeds["pairs"] == 0 and np.isnan(seeds["paired"]) and np.isnan(seeds["unpaired"])
+
+
+def test_identical_pairs_have_no_test():
+    """A factor that changes nothing under common random numbers: every difference is 0, so
+    neither the t-test nor the Wilcoxon test is defined; n/a, no crash."""
+    values = np.array([80.0, 82.0, 85.0])
+    keys = [(0,), (1,), (2,)]
+    row = final.tests_table({"a": values, "b": values.copy()}, {"a": keys, "b": keys}).iloc[1]
+    assert row["test"] == "paired t-test (n=3 pairs)" and row["mean difference (pp)"] == 0
+    assert np.isnan(row["p"]) and np.isnan(row["p (Holm)"]) and np.isnan(row["Wilcoxon p"])
