@@ -3,7 +3,8 @@
 intervals, Markdown tables, and how a script's figures and tables are written.
 
 Only trials with status TERMINATED are analysed: an unfinished trial's "final" accuracy
-comes from an earlier iteration than the others', so mixing them would bias every level.
+comes from an earlier iteration than the others', so mixing them would bias every level;
+a trial answered from an earlier one's results (duplicate_of) counts once.
 """
 from __future__ import annotations
 
@@ -53,7 +54,12 @@ class Results:
 
     @property
     def finished(self) -> pd.DataFrame:
-        return self.trials[self.trials["status"] == FINISHED]
+        """Finished trials, each configuration and seed once (a repeat a search proposed
+        again was answered from the earlier trial: it is not a new measurement)."""
+        done = self.trials["status"] == FINISHED
+        if "duplicate_of" in self.trials:
+            done &= self.trials["duplicate_of"].isna()
+        return self.trials[done]
 
     def finished_iterations(self) -> pd.DataFrame:
         return self.iterations[self.iterations["trial_id"].isin(self.finished["trial_id"])]

@@ -1,7 +1,7 @@
 """Where a study's time goes: per trial, the seconds of setup, compilation, distillation,
 evaluation, checkpointing and the rest (Ray Tune's reporting and syncing), the wait before
-it started, and over the whole study the slot utilisation (the trials' busy seconds / (slots
-x wall)) and the trials per core-hour.
+it started, and over the whole study (its confirmation included, when the study has one)
+the slot utilisation (busy seconds / (slots x wall)) and the trials per core-hour.
 
 Runs a study file (reduced with --set, like `raygm study launch`) on a local Ray of --cpus
 CPUs, in a fresh storage folder, and prints a Markdown table.
@@ -22,6 +22,7 @@ from ray import tune
 
 from common import machine
 from raygm import tuning
+from raygm.evaluations import evaluate_study
 from raygm.study import load_study
 
 PARTS = ("setup_seconds", "compile_seconds", "distill_seconds", "evaluate_seconds",
@@ -44,17 +45,26 @@ class Timeline(tune.Callback):
         self.end[trial.trial_id] = time.time()
 
 
-def measure(study_file: str, overrides: list[str], cpus: int, data_dir: str | None) -> dict:
+def measure(study_file: str, overrides: list[str], cpus: int, data_dir: str | None,
+            keep: str | None = None) -> dict:
     study = load_study(study_file, overrides)
     timeline = Timeline()
     ray.init(num_cpus=cpus, num_gpus=0, include_dashboard=False)
     try:
-        with tempfile.TemporaryDirectory() as storage:
+        with tempfile.TemporaryDirectory() as scratch:
+            storage = keep or scratch
             began = time.time()
             results = tuning.launch(study_file, storage=storage, data_dir=data_dir,
                                     overrides=overrides, callbacks=[timeline])
-            wall = time.time() - began
+            trials_wall = time.time() - began
             errors = len(results.errors)
+            confirmed = []
+            if study.confirm:  # as `raygm study launch` does after the trials
+                confirmed = evaluate_study(
+                    results.experiment_path, f"best:{study.confirm['top']}",
+                    models=study.confirm["eval_models"], protocol=study.confirm["protocol"],
+                    epochs=study.confirm["eval_epochs"])
+            wall = time.time() - began
     finally:
         ray.shutdown()
     slots = min(cpus / study.resources["cpu"], study.max_concurrent or float("inf"))
@@ -67,9 +77,13 @@ def measure(study_file: str, overrides: list[str], cpus: int, data_dir: str | No
         # compilation happens inside distillation and evaluation, so it is not subtracted
         row["other_seconds"] = own - sum(row[k] for k in PARTS if k != "compile_seconds")
         trials.append(row)
-    busy = sum(t["busy_seconds"] for t in trials)
+    # a confirmation task is busy for its networks' seconds
+    confirm_busy = sum(e["seconds_per_model"] * e["networks"] for e in confirmed)
+    busy = sum(t["busy_seconds"] for t in trials) + confirm_busy
     return {"machine": machine(), "study": study.name, "overrides": overrides, "cpus": cpus,
             "slots": slots, "trials": trials, "errors": errors, "wall_seconds": wall,
+            "trials_wall_seconds": trials_wall, "confirmed": len(confirmed),
+            "confirm_busy_seconds": confirm_busy,
             "utilisation": busy / (slots * wall),
             "trials_per_core_hour": len(trials) / (wall * cpus / 3600)}
 
@@ -95,11 +109,16 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--data-dir")
     parser.add_argument("--json", help="also write the measurement here")
+    parser.add_argument("--storage", help="keep the study here (default: a temporary folder)")
     args = parser.parse_args()
-    m = measure(args.study, args.set, args.cpus, args.data_dir)
+    m = measure(args.study, args.set, args.cpus, args.data_dir, args.storage)
     print(f"\n    {m['machine']}; {m['cpus']} CPUs, {m['slots']:g} slots; study {m['study']} "
           f"with {' '.join(m['overrides'])}\n")
     print(table(m))
+    if m["confirmed"]:
+        print(f"\nconfirmation: {m['confirmed']} evaluations, "
+              f"{m['confirm_busy_seconds']:.0f} busy seconds, "
+              f"{m['wall_seconds'] - m['trials_wall_seconds']:.0f} s wall after the trials")
     print(f"\n{len(m['trials'])} trials ({m['errors']} errors) in {m['wall_seconds']:.0f} s: "
           f"slots busy {100 * m['utilisation']:.0f}% of the wall time, "
           f"{m['trials_per_core_hour']:.1f} trials per core-hour")

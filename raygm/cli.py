@@ -15,6 +15,7 @@ from tqdm import tqdm
 from .choices import UnknownChoice
 from .config import ConfigError, RunConfig, field_type
 from .data import DatasetError
+from .evaluate import PROTOCOLS
 from .driver import Reporter, run_to_end
 from .records import Progress, Report
 from .study import LaunchError, StudyError
@@ -149,11 +150,27 @@ def cmd_study(args: argparse.Namespace) -> None:
                                 shared_storage=args.shared_storage)
     else:
         results = tuning.resume(args.path, args.address)
+    study, _ = tuning.read_study(results.experiment_path)
+    if study.confirm and not results.errors:
+        from .evaluations import evaluate_study
+
+        evaluate_study(results.experiment_path, f"best:{study.confirm['top']}",
+                       models=study.confirm["eval_models"], protocol=study.confirm["protocol"],
+                       epochs=study.confirm["eval_epochs"])
     print(tuning.format_table(tuning.trial_table(results.experiment_path)))
     print(f"study: {results.experiment_path}\nresults: {export_study(results.experiment_path)}")
     if results.errors:
         sys.exit(f"raygm study: {len(results.errors)} trial(s) failed; "
                  f"`raygm study resume {results.experiment_path}` retries them")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .evaluations import evaluate_study
+    from .export import export_study
+
+    evaluate_study(args.path, args.trials, args.archs, args.models, args.protocol, args.epochs,
+                   args.address)
+    print(f"wrote {export_study(args.path)}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -215,6 +232,23 @@ def main(argv: list[str] | None = None) -> None:
     status = actions.add_parser("status", help="print a table of the study's trials")
     status.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
     study.set_defaults(func=cmd_study)
+    evaluate = sub.add_parser("evaluate", help="re-evaluate a study's saved synthetic sets "
+                                               "(confirmation, other architectures)")
+    evaluate.add_argument("path", metavar="STUDY", help="the study folder (storage/name)")
+    evaluate.add_argument("--trials", default="best:3",
+                          help="all, or best:K: every seed of the K best configurations by the "
+                               "study's first objective (default best:3)")
+    evaluate.add_argument("--archs", type=lambda text: tuple(a for a in text.split(",") if a),
+                          help="architectures, e.g. ConvNet,MLP,LeNet (default: each trial's)")
+    evaluate.add_argument("--models", type=positive_int, default=10,
+                          help="networks per evaluation (default 10)")
+    evaluate.add_argument("--protocol", default="full", choices=list(PROTOCOLS),
+                          help="full: DC's (1000 augmented epochs on MNIST-like data at ipc <= "
+                               "10, else 300); study: the trial's own settings")
+    evaluate.add_argument("--epochs", type=positive_int,
+                          help="epochs per network (default: the protocol's)")
+    evaluate.add_argument("--address", help="Ray cluster (default: the study's)")
+    evaluate.set_defaults(func=cmd_evaluate)
     export = sub.add_parser("export", help="write a study's results as Parquet "
                                            "(PATH/results; also done when a study ends)")
     export.add_argument("path", metavar="PATH", help="the study folder (storage/name)")

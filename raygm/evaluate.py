@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .augment import AUGMENTATIONS
+from .choices import Choices
 from .config import RunConfig
 from .data import RealData
 from .models import build_model, compiled
@@ -76,6 +77,25 @@ def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealDat
                                        AUGMENTATIONS[config.eval_augmentation],
                                        generator))
     return EvaluationRecord.from_accs(iteration, arch, accs, time.perf_counter() - start)
+
+
+# Protocols a saved synthetic set can be re-evaluated with (`raygm evaluate`): changes to the
+# run config's evaluation settings. full: DC's (1000 augmented epochs for MNIST-like data at
+# ipc <= 10, else 300); study: the trial's own settings (e.g. on other architectures).
+PROTOCOLS = Choices("evaluation protocol", {"full": {"eval_epochs": None, "eval_augment": "auto"},
+                                           "study": {}})
+
+
+def protocol_config(config: RunConfig, protocol: str, models: int | None = None,
+                    epochs: int | None = None) -> RunConfig:
+    """The config whose evaluation settings are the protocol's: models networks each,
+    trained for epochs (None: the protocol's)."""
+    changes = dict(PROTOCOLS[protocol])
+    if models is not None:
+        changes["eval_models"] = models
+    if epochs is not None:
+        changes["eval_epochs"] = epochs
+    return config.replace(**changes)
 
 
 def full_data_baseline(data: RealData, arch: str, config: RunConfig, epochs: int,

@@ -15,16 +15,15 @@ from dataclasses import fields
 from typing import get_type_hints
 
 import pyarrow as pa
-import pyarrow.fs
 import pyarrow.parquet as pq
 from ray import tune
 
 from . import records
 from .config import RunConfig, field_type
 from .data import DATASETS
-from .files import absolute, filesystem, write_atomic
+from .files import absolute, filesystem, trial_files, write_atomic
 from .trainable import trial_config
-from .tuning import error_message, read_study
+from .tuning import error_message, load_evaluations, read_study
 
 RESULTS = "results"
 # the key columns of both tables, then the run config's fields
@@ -48,17 +47,6 @@ def nan_to_none(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def trial_files(fs, trial_path: str) -> tuple[str | None, list[str]]:
-    """The latest synthetic.pt and one grid per evaluated iteration (from the latest
-    checkpoint holding it: a resumed trial may have written one twice)."""
-    found = fs.get_file_info(pyarrow.fs.FileSelector(trial_path, recursive=True,
-                                                    allow_not_found=True))
-    files = sorted(f.path for f in found if f.type == pyarrow.fs.FileType.File)
-    synthetic = [p for p in files if p.endswith("/synthetic.pt")]
-    grids = {posixpath.basename(p): p for p in files if posixpath.basename(p).startswith("grid_")}
-    return (synthetic[-1] if synthetic else None), [grids[name] for name in sorted(grids)]
-
-
 def export_study(path: str) -> str:
     """Write PATH/results/{iterations,trials}.parquet and study.json; returns the folder."""
     path = absolute(path)
@@ -72,9 +60,11 @@ def export_study(path: str) -> str:
     archs = sorted({a for c in configs.values() for a in c.eval_architectures})
     classes = max((DATASETS[c.dataset].num_classes for c in configs.values()), default=0)
     iteration_columns = records.iteration_columns(archs, classes)
-    trial_columns = records.trial_columns(archs)
+    evaluations = load_evaluations(path)
+    protocols = sorted({e["protocol"] for e in evaluations})
+    trial_columns = {**records.trial_columns(archs), **records.protocol_columns(protocols)}
     accuracies = records.accuracy_columns(archs)
-    iteration_rows, trial_rows = [], []
+    iteration_rows, trial_rows, evaluation_rows = [], [], []
     for trial in trials:
         config = configs[trial.trial_id].to_dict()
         reports = analysis.trial_dataframes.get(trial.trial_id)
@@ -91,8 +81,16 @@ def export_study(path: str) -> str:
                                    **{k: nan_to_none(r.get(k)) if evaluated else None
                                       for k in accuracies}})
         synthetic, grids = trial_files(fs, trial.path)
+        mine = [e for e in evaluations if e["trial_id"] == trial.trial_id]
+        evaluation_rows += [{**base, **{k: e[k] for k in records.EVALUATION_COLUMNS}}
+                            for e in mine]
+        confirmed = {}  # per protocol, on the trial's first architecture, most networks
+        for e in sorted(mine, key=lambda e: e["networks"]):
+            if e["arch"] == configs[trial.trial_id].eval_architectures[0]:
+                confirmed.update({f"{e['protocol']}_acc_mean": e["acc_mean"],
+                                  f"{e['protocol']}_acc_std": e["acc_std"]})
         trial_rows.append({
-            **base, **{k: nan_to_none(last.get(k)) for k in trial_columns},
+            **base, **{k: nan_to_none(last.get(k)) for k in trial_columns}, **confirmed,
             "status": trial.status, "error": error_message(trial) or None,
             "failures": trial.num_failures, "iterations_done": int(last.get("iteration", 0)),
             "trial_dir": posixpath.relpath(trial.path, out),
@@ -102,6 +100,8 @@ def export_study(path: str) -> str:
     write_parquet(out, "iterations.parquet", iteration_rows,
                   arrow_schema({**head, **iteration_columns}))
     write_parquet(out, "trials.parquet", trial_rows, arrow_schema({**head, **trial_columns}))
+    write_parquet(out, "evaluations.parquet", evaluation_rows,
+                  arrow_schema({**head, **records.EVALUATION_COLUMNS}))
     meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
             "objectives": study.objectives, "space": study.space(), "repeats": study.repeats}
     write_atomic(out, "study.json", json.dumps(meta, indent=2).encode())

@@ -45,3 +45,14 @@ def read_text(folder: str | os.PathLike, name: str) -> str:
     fs, root = filesystem(folder)
     with fs.open_input_stream(posixpath.join(root, name)) as f:
         return f.read().decode()
+
+
+def trial_files(fs, trial_path: str) -> tuple[str | None, list[str]]:
+    """A trial folder's latest synthetic.pt and one grid per evaluated iteration (from the
+    latest checkpoint holding it: a resumed trial may have written one twice)."""
+    found = fs.get_file_info(pyarrow.fs.FileSelector(trial_path, recursive=True,
+                                                    allow_not_found=True))
+    files = sorted(f.path for f in found if f.type == pyarrow.fs.FileType.File)
+    synthetic = [p for p in files if p.endswith("/synthetic.pt")]
+    grids = {posixpath.basename(p): p for p in files if posixpath.basename(p).startswith("grid_")}
+    return (synthetic[-1] if synthetic else None), [grids[name] for name in sorted(grids)]

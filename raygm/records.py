@@ -25,6 +25,8 @@ CLASS_LOSS_PREFIX = "loss_class_"
 # What a trial adds to every report about where and how it ran: seed and device are also
 # run-config columns (device as resolved: auto -> cpu/cuda), node_id a trials.parquet column.
 CONTEXT = {"seed": int, "device": str, "node_id": str}
+# a trial whose configuration and seed an earlier trial ran reports that trial's final
+# metrics once, with duplicate_of = its id (trials.parquet)
 
 
 def class_loss_column(c: int) -> str:
@@ -58,8 +60,22 @@ def trial_columns(archs) -> dict[str, type]:
     """Columns of trials.parquet after the config's (one row per trial)."""
     return {"status": str, "error": str, "failures": int, "iterations_done": int,
             **dict.fromkeys(accuracy_columns(archs), float),
-            **dict.fromkeys(TIMES[1:], float), "node_id": str, "trial_dir": str,
+            **dict.fromkeys(TIMES[1:], float), "node_id": str, "duplicate_of": str,
+            "trial_dir": str,
             "synthetic_path": str, "grid_paths": list[str]}
+
+
+# evaluations.parquet, after the study/trial/config columns: one row per re-evaluation
+# (`raygm evaluate`) of a trial's saved synthetic set
+EVALUATION_COLUMNS = {"protocol": str, "networks": int, "epochs": int, "augment": str,
+                      "arch": str, "iteration": int, "acc_mean": float, "acc_std": float,
+                      "accs": list[float], "seconds_per_model": float}
+
+
+def protocol_columns(protocols) -> dict[str, type]:
+    """trials.parquet's columns for a trial's re-evaluations (its first architecture), by
+    protocol: e.g. full_acc_mean next to the study's own (screening) acc_mean."""
+    return {f"{p}_{stat}": float for p in protocols for stat in ("acc_mean", "acc_std")}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, Iterator, get_type_hints
 import yaml
 
 from .config import ConfigError, RunConfig, field_type
+from .evaluate import PROTOCOLS
 from .records import objective_metrics
 
 MODES = ("max", "min")
@@ -20,7 +21,7 @@ SCHEDULERS = ("none", "asha")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform")
 TOP_KEYS = ("name", "description", "fixed", "grid", "search", "trials", "repeats",
             "objectives", "resources", "max_concurrent", "scheduler", "checkpoint_every",
-            "max_failures", "sampler_seed")
+            "max_failures", "sampler_seed", "confirm")
 
 
 class StudyError(ValueError):
@@ -55,6 +56,9 @@ class Study:
     max_failures: int = 2
     sampler_seed: int = 0
     description: str = ""
+    # after the study: re-evaluate the saved synthetic sets of its best `top` configurations
+    # (all their seeds) under a protocol with eval_models networks (`raygm evaluate`)
+    confirm: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -335,6 +339,23 @@ def parse_study(raw: Any, file: str) -> Study:
             fail(f"scheduler.{key}", scheduler[key],
                  "an integer >= " + ("2" if key == "reduction_factor" else "1 (iterations)"))
     study.scheduler = scheduler
+
+    confirm = raw.get("confirm")
+    if confirm is not None:
+        typed("confirm", confirm, dict, "{top: K, eval_models: N, protocol: full}")
+        for key in confirm:
+            if key not in ("top", "eval_models", "eval_epochs", "protocol"):
+                fail(f"confirm.{key}", confirm[key], "top, eval_models, eval_epochs, protocol")
+        confirm = {"top": 3, "eval_models": 10, "eval_epochs": None, "protocol": "full",
+                   **confirm}
+        for key in ("top", "eval_models", "eval_epochs"):
+            if key == "eval_epochs" and confirm[key] is None:
+                continue  # the protocol's own
+            if typed(f"confirm.{key}", confirm[key], int, "an integer >= 1") < 1:
+                fail(f"confirm.{key}", confirm[key], "an integer >= 1")
+        if confirm["protocol"] not in PROTOCOLS:
+            fail("confirm.protocol", confirm["protocol"], ", ".join(PROTOCOLS))
+        study.confirm = confirm
 
     # Combinations Ray Tune cannot honour, rejected here rather than mid-study.
     if scheduler["name"] == "asha" and len(objectives) == 2:

@@ -5,7 +5,10 @@ Reports after every iteration and at evaluation points, checkpoints the whole ru
 and publishes live metrics to the Ray dashboard."""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import posixpath
 import tempfile
 import time
 import warnings
@@ -23,11 +26,13 @@ from .config import RunConfig, field_type
 from .data import load_dataset
 from .distill import Distillation
 from .driver import Reporter, run_to_end
+from .files import read_text, write_atomic
 from .outputs import save_snapshot
 from .records import Report
 from .study import Study, distribution
 
 STATE_FILE = "state.pt"
+FINISHED = "finished"
 
 
 def trial_device(config_device: str) -> str:
@@ -126,9 +131,49 @@ def trial_config(study: Study, params: dict) -> RunConfig:
     return study.run_config(sampled, params.get("repeat", params.get(TRIAL_INDEX, 0)))
 
 
-def distill_trial(params: dict, *, study: Study, data_dir: str | None, download: bool) -> None:
+class FinishedRuns:
+    """The final report of every configuration and seed a study has run to the end, under
+    STUDY/finished/, so a search that proposes one again is answered without recomputing."""
+
+    def __init__(self, study_path: str):
+        self.folder = posixpath.join(study_path, FINISHED)
+
+    @staticmethod
+    def key(config: RunConfig) -> str:
+        text = json.dumps(config.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32] + ".json"
+
+    def get(self, config: RunConfig) -> dict | None:
+        try:
+            return json.loads(read_text(self.folder, self.key(config)))
+        except OSError:  # not there (local: FileNotFoundError; object stores vary)
+            return None
+
+    def put(self, config: RunConfig, trial_id: str, metrics: dict) -> None:
+        write_atomic(self.folder, self.key(config),
+                     json.dumps({"trial_id": trial_id, "metrics": metrics}).encode())
+
+
+class RememberFinished(Reporter):
+    def __init__(self, finished: FinishedRuns, config: RunConfig, context: dict):
+        self.finished, self.config, self.context, self.last = finished, config, context, {}
+
+    def log(self, report: Report) -> None:
+        self.last = {**report.metrics(), **self.context}
+
+    def close(self, progress) -> None:
+        self.finished.put(self.config, tune.get_context().get_trial_id(), self.last)
+
+
+def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str | None,
+                  download: bool) -> None:
     started = time.perf_counter()
     config = trial_config(study, params)
+    finished = FinishedRuns(study_path)
+    if (earlier := finished.get(config)) is not None:  # same configuration and seed: done
+        tune.report({**earlier["metrics"], "duplicate_of": earlier["trial_id"]})
+        return
+    key_config = config
     config = config.replace(device=trial_device(config.device))
     torch.set_num_threads(trial_threads())
     data = load_dataset(config.dataset, data_dir, download=download)
@@ -140,6 +185,6 @@ def distill_trial(params: dict, *, study: Study, data_dir: str | None, download:
                "node_id": ray.get_runtime_context().get_node_id()}
     run = Distillation(config, data)
     run_to_end(run, [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
-                     TuneReport(data, context)],
+                     TuneReport(data, context), RememberFinished(finished, key_config, context)],
                checkpoint_every=study.checkpoint_every, resume=resume,
                setup_seconds=time.perf_counter() - started)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import posixpath
 import time
 from pathlib import Path
 
 import optuna
+import pyarrow.fs
 import ray
 import yaml
 from ray import tune
@@ -22,13 +24,14 @@ from ray.tune.search.optuna import OptunaSearch
 from .config import ConfigError
 from .data import load_dataset, resolve_data_dir
 from .distill import check_fits
-from .files import absolute, read_text, write_atomic
+from .files import absolute, filesystem, read_text, write_atomic
 from .study import (LaunchError, Study, StudyError, apply_overrides, load_study, parse_study,
                     read_raw)
 from .trainable import SearchSpace, distill_trial, param_space, trial_config
 
 DEFAULT_STORAGE = "runs/studies"
 STATUS_FILE = "status.json"
+EVALUATIONS = "evaluations"  # re-evaluations of saved synthetic sets (evaluations.py)
 
 
 def search_algorithm(study: Study, optuna_storage: str):
@@ -49,9 +52,9 @@ def scheduler(study: Study):
                          reduction_factor=study.scheduler.get("reduction_factor", 4))
 
 
-def trainable(study: Study, launch_info: dict):
-    fn = tune.with_parameters(distill_trial, study=study, data_dir=launch_info["data_dir"],
-                              download=launch_info["download"])
+def trainable(study: Study, path: str, launch_info: dict):
+    fn = tune.with_parameters(distill_trial, study=study, study_path=path,
+                              data_dir=launch_info["data_dir"], download=launch_info["download"])
     return tune.with_resources(fn, dict(launch_info["resources"]))
 
 
@@ -142,7 +145,7 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
                         study_file), sort_keys=False).encode())
     write_atomic(path, "launch.json", json.dumps(launch_info, indent=2).encode())
     tuner = tune.Tuner(
-        trainable(study, launch_info),
+        trainable(study, path, launch_info),
         param_space=param_space(study),
         tune_config=tune.TuneConfig(
             search_alg=search_algorithm(study, launch_info["optuna_storage"]),
@@ -166,7 +169,7 @@ def resume(path: str, address: str | None = None) -> tune.ResultGrid:
     study, launch_info = read_study(path)
     connect(address if address is not None else launch_info["address"])
     check_storage(launch_info["storage"], launch_info.get("shared_storage", False))
-    tuner = tune.Tuner.restore(path, trainable(study, launch_info),
+    tuner = tune.Tuner.restore(path, trainable(study, path, launch_info),
                                resume_unfinished=True, resume_errored=True)
     return tuner.fit()
 
@@ -190,6 +193,9 @@ def trial_table(path: str) -> list[dict]:
         raise FileNotFoundError(f"{path}: no experiment state yet; the study has just "
                                 "started, try again in a few seconds") from None
     live = live_status(path).get("trials", {})
+    evaluations = {}
+    for e in load_evaluations(path):
+        evaluations.setdefault(e["trial_id"], []).append(e)
     rows = []
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
         reports = analysis.trial_dataframes.get(trial.trial_id)
@@ -205,6 +211,9 @@ def trial_table(path: str) -> list[dict]:
                **{k: getattr(config, k) for k in study.factors}, "seed": config.seed,
                **{k: result.get(k) for k in ("iteration", *study.objective_names)},
                "failures": trial.num_failures}
+        for e in sorted(evaluations.get(trial.trial_id, []), key=lambda e: e["networks"]):
+            if e["arch"] == config.eval_architectures[0]:  # the arch of the trial's acc_mean
+                row[f"{e['protocol']}_acc_mean"] = e["acc_mean"]
         row["error"] = error_message(trial)[:100]
         rows.append(row)
     return rows
@@ -250,6 +259,18 @@ def live_status(path: str) -> dict:
         return json.loads(read_text(path, STATUS_FILE))
     except (FileNotFoundError, ValueError):
         return {}
+
+
+def load_evaluations(path: str) -> list[dict]:
+    """Every re-evaluation a study folder holds (`raygm evaluate`, a study's confirm)."""
+    fs, root = filesystem(path)
+    found = sorted(f.path for f in fs.get_file_info(pyarrow.fs.FileSelector(
+        posixpath.join(root, EVALUATIONS), allow_not_found=True)) if f.path.endswith(".json"))
+    results = []
+    for file in found:
+        with fs.open_input_stream(file) as f:
+            results.append(json.loads(f.read()))
+    return results
 
 
 def error_message(trial) -> str:

@@ -53,8 +53,8 @@ def test_every_reported_metric_of_a_grid_study_is_exported(launched):
 
 def test_parquet_files_hold_the_documented_columns_and_types(study):
     out = Path(export_study(study))
-    assert sorted(p.name for p in out.iterdir()) == ["iterations.parquet", "study.json",
-                                                      "trials.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["evaluations.parquet", "iterations.parquet",
+                                                      "study.json", "trials.parquet"]
     iterations = pq.read_table(out / "iterations.parquet")
     trials = pq.read_table(out / "trials.parquet")
     schema = iterations.schema

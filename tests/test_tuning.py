@@ -159,6 +159,26 @@ def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_d
     assert (off.hessian_weight == 0).all()  # the config default: the term is off
 
 
+def test_a_configuration_and_seed_already_run_is_not_run_again(local_ray, tmp_path, data_dir):
+    """A 4-trial search over two models proposes a model and seed it has run: it is answered
+    from the earlier trial's final report, marked duplicate_of, and counted once."""
+    reports = Reports()
+    fixed = {k: v for k, v in TINY.items() if k != "model"}
+    path = write_study(tmp_path, name="dedupe", fixed=fixed, trials=4, max_concurrent=1,
+                       search={"model": {"choice": ["MLP", "ConvNet"]}}, sampler_seed=0)
+    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
+                            callbacks=[reports])
+    assert not results.errors and len(results) == 4
+    assert_reports_exported(results.experiment_path, reports.results)
+    trials = pd.read_parquet(Path(results.experiment_path) / "results" / "trials.parquet")
+    ran = trials[trials.duplicate_of.isna()]
+    assert sorted(ran.model) == sorted(set(trials.model))  # each configuration ran once
+    for row in trials[trials.duplicate_of.notna()].itertuples():
+        original = trials.set_index("trial_id").loc[row.duplicate_of]
+        assert (row.model, row.acc_mean) == (original.model, original.acc_mean)
+        assert pd.isna(row.synthetic_path)  # nothing was computed
+
+
 def test_two_objective_search_yields_a_pareto_front(local_ray, tmp_path, data_dir):
     reports = Reports()
     fixed = {k: v for k, v in TINY.items() if k != "batch_real"}

@@ -1,0 +1,121 @@
+"""Re-evaluating a study's saved synthetic sets: `raygm evaluate` and a study's `confirm`.
+
+The trials of a study screen its configurations with a cheap evaluation; the best ones are
+then confirmed, every seed, under a fuller protocol (evaluate.PROTOCOLS), on any
+architectures. Each (trial, protocol, networks, architecture) evaluation runs as a Ray task
+with a trial's resources and is written to STUDY/evaluations/ as it finishes, so an
+interrupted `raygm evaluate` goes on where it stopped; the export gathers them into
+results/evaluations.parquet."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import posixpath
+import statistics
+from dataclasses import asdict
+
+import pyarrow.fs
+import ray
+import torch
+from ray import tune
+
+from .config import RunConfig
+from .data import load_dataset
+from .distill import resolve_device
+from .evaluate import PROTOCOLS, evaluate_synthetic, protocol_config
+from .files import absolute, filesystem, trial_files, write_atomic
+from .streams import stream_seed
+from .study import LaunchError, Study
+from .trainable import trial_config
+from .tuning import EVALUATIONS, connect, load_evaluations, read_study
+
+
+def select_trials(study: Study, analysis: tune.ExperimentAnalysis, which: str) -> list:
+    """'all' finished trials, or 'best:K': every finished trial of the K configurations
+    (all seeds pooled) with the best mean of the study's first objective."""
+    finished = [t for t in analysis.trials if t.status == "TERMINATED"
+                and not (t.last_result or {}).get("duplicate_of")]  # counted once
+    if which == "all":
+        return finished
+    prefix, _, k = which.partition(":")
+    if prefix != "best" or not k.isdigit() or int(k) < 1:
+        raise LaunchError(f"--trials {which!r} is invalid; allowed: all, best:K (K >= 1)")
+    metric, mode = study.objectives[0]["metric"], study.objectives[0]["mode"]
+    groups: dict[str, list] = {}
+    for t in finished:
+        config = trial_config(study, t.config).replace(seed=0).to_dict()
+        groups.setdefault(json.dumps(config, sort_keys=True), []).append(t)
+
+    def score(trials):
+        values = [t.last_result.get(metric, math.nan) for t in trials]
+        values = [v for v in values if not math.isnan(v)]
+        mean = statistics.fmean(values) if values else -math.inf if mode == "max" else math.inf
+        return mean if mode == "max" else -mean
+    best = sorted(groups.values(), key=score, reverse=True)[:int(k)]
+    return [t for trials in best for t in trials]
+
+
+def key_of(trial_id: str, protocol: str, models: int, epochs: int | None, arch: str) -> str:
+    return f"{trial_id}-{protocol}-{models}x{epochs or 'default'}-{arch}.json"
+
+
+def evaluate_task(synthetic: bytes, config: dict, arch: str, protocol: str, models: int,
+                  epochs: int | None, data_dir: str, download: bool, threads: int) -> dict:
+    """One saved synthetic set evaluated by the protocol's networks (in a Ray worker)."""
+    torch.set_num_threads(threads)
+    state = torch.load(io.BytesIO(synthetic), weights_only=False)
+    run = protocol_config(RunConfig.from_dict(config), protocol, models, epochs)
+    device = resolve_device("cuda" if ray.get_gpu_ids() and torch.cuda.is_available()
+                            else "cpu")
+    data = load_dataset(run.dataset, data_dir, download=download).to(device)
+    # the same evaluation networks as the trial's own evaluation at that iteration
+    seed = stream_seed(run.seed, "evaluate", state["iteration"])
+    record = evaluate_synthetic(state["images"].to(device), state["labels"].to(device), data,
+                                run, arch, seed, state["iteration"])
+    return {**asdict(record), "accs": list(record.accs), "protocol": protocol,
+            "networks": models, "epochs": run.eval_train_epochs,
+            "augment": run.eval_augmentation}
+
+
+def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | None = None,
+                   models: int = 10, protocol: str = "full", epochs: int | None = None,
+                   address: str | None = None) -> list[dict]:
+    """Evaluate the chosen trials' latest synthetic sets; skip what STUDY/evaluations holds
+    already. Returns every evaluation of this request."""
+    path = absolute(path)
+    study, launch_info = read_study(path)
+    PROTOCOLS[protocol]  # an unknown protocol stops here, before Ray
+    analysis = tune.ExperimentAnalysis(path)
+    trials = select_trials(study, analysis, which)
+    fs, root = filesystem(path)
+    folder = posixpath.join(root, EVALUATIONS)
+    done = {posixpath.basename(f.path) for f in fs.get_file_info(
+        pyarrow.fs.FileSelector(folder, allow_not_found=True))}
+    connect(address if address is not None else launch_info["address"])
+    resources = launch_info["resources"]
+    task = ray.remote(num_cpus=resources["cpu"], num_gpus=resources["gpu"])(evaluate_task)
+    pending, keys = {}, []
+    for trial in sorted(trials, key=lambda t: t.trial_id):
+        config = trial_config(study, trial.config)
+        synthetic, _ = trial_files(fs, trial.path)
+        for arch in archs or config.eval_architectures:
+            key = key_of(trial.trial_id, protocol, models, epochs, arch)
+            keys.append(key)
+            if key in done or synthetic is None:
+                continue
+            with fs.open_input_stream(synthetic) as f:
+                blob = f.read()
+            ref = task.remote(blob, config.to_dict(), arch, protocol, models, epochs,
+                              launch_info["data_dir"], launch_info["download"],
+                              max(1, int(resources["cpu"])))
+            pending[ref] = (trial.trial_id, key)
+    total = len(pending)
+    while pending:
+        [ref], _ = ray.wait(list(pending))
+        trial_id, key = pending.pop(ref)
+        result = {"trial_id": trial_id, "key": key, **ray.get(ref)}
+        write_atomic(folder, key, json.dumps(result).encode())
+        print(f"raygm evaluate: {total - len(pending)}/{total} {trial_id} {result['arch']} "
+              f"{protocol}: {100 * result['acc_mean']:.2f} ± {100 * result['acc_std']:.2f}%")
+    return [r for r in load_evaluations(path) if r["key"] in keys]

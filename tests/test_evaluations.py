@@ -1,0 +1,71 @@
+"""`raygm evaluate` and a study's confirm: saved synthetic sets re-evaluated as Ray tasks."""
+import pandas as pd
+import pytest
+import ray
+import yaml
+
+from raygm import tuning
+from raygm.cli import main
+from raygm.config import RunConfig
+from raygm.evaluate import protocol_config
+from raygm.evaluations import evaluate_study
+from raygm.study import LaunchError
+
+from conftest import write_tiny_mnist
+
+FIXED = {"dataset": "MNIST", "model": "ConvNet", "net_width": 8, "net_depth": 2,
+         "iterations": 2, "batch_real": 4, "batch_train": 8, "eval_at": [2],
+         "eval_models": 1, "eval_epochs": 3, "execution": "eager"}
+
+
+def test_the_full_protocol_is_dcs():
+    config = protocol_config(RunConfig(eval_models=1, eval_epochs=3, eval_augment="none"),
+                             "full", 10)
+    assert (config.eval_models, config.eval_train_epochs, config.eval_augmentation) == \
+        (10, 1000, "dc")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A finished grid study (2 inits x 2 seeds) whose file asks for a confirmation."""
+    root = tmp_path_factory.mktemp("evaluate")
+    path = root / "confirm.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "confirm", "fixed": FIXED, "grid": {"init": ["noise", "real"]}, "repeats": 2,
+        "resources": {"cpu": 1}, "confirm": {"top": 1, "eval_models": 2, "protocol": "study"}}))
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        main(["study", "launch", str(path), "--storage", str(root / "out"),
+              "--data-dir", str(write_tiny_mnist(root / "data"))])
+        yield root / "out" / "confirm"
+    finally:
+        ray.shutdown()
+
+
+def test_confirm_evaluates_every_seed_of_the_best_configuration(study):
+    trials = pd.read_parquet(study / "results" / "trials.parquet")
+    evaluations = pd.read_parquet(study / "results" / "evaluations.parquet")
+    best = trials.groupby("init").acc_mean.mean().idxmax()
+    assert sorted(evaluations.trial_id) == sorted(trials[trials.init == best].trial_id)
+    assert set(evaluations.protocol) == {"study"} and (evaluations.networks == 2).all()
+    assert all(len(a) == 2 for a in evaluations.accs) and (evaluations.iteration == 2).all()
+    confirmed = trials[trials.study_acc_mean.notna()]
+    assert set(confirmed.init) == {best} and len(confirmed) == 2
+    # the study's own evaluation (1 network) is the first of the confirmation's two: the
+    # same evaluation networks, by common random numbers
+    for row in confirmed.itertuples():
+        [accs] = evaluations[evaluations.trial_id == row.trial_id].accs
+        assert accs[0] == pytest.approx(row.acc_mean)
+
+
+def test_evaluate_on_other_architectures_and_resume(study):
+    records = evaluate_study(str(study), "all", ("MLP",), models=1, protocol="study")
+    assert len(records) == 4 and {r["arch"] for r in records} == {"MLP"}
+    files = {p.name: p.read_bytes() for p in (study / "evaluations").iterdir()}
+    again = evaluate_study(str(study), "all", ("MLP",), models=1, protocol="study")
+    assert again == records  # answered from the saved evaluations, nothing rerun
+    assert {p.name: p.read_bytes() for p in (study / "evaluations").iterdir()} == files
+    with pytest.raises(LaunchError, match="best:K"):
+        evaluate_study(str(study), "top3")
+    rows = tuning.trial_table(str(study))
+    assert sum(r.get("study_acc_mean") is not None for r in rows) == 2
