@@ -86,7 +86,7 @@ def cmd_distill(args: argparse.Namespace) -> None:
     run = Distillation(config, data)  # checks that the data serve the config
     if args.overwrite and out.exists():
         shutil.rmtree(out) if out.is_dir() else out.unlink()
-    progress = run_to_end(run, [RunFiles(out, config, data, baseline), ProgressBar(config)])
+    progress = run_to_end(run, [RunFiles(out, run.config, data, baseline), ProgressBar(config)])
     print(f"wrote {args.out} ({progress.wall_seconds:.0f} s)")
 
 

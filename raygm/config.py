@@ -14,9 +14,9 @@ from types import SimpleNamespace
 
 from .augment import AUGMENTATIONS
 from .data import DATASETS
-from .higher_order import HESSIAN_CURVATURES, HESSIAN_MODES
+from .higher_order import HESSIAN_CURVATURES, HESSIAN_MODES, needs_real_graph
 from .init import INITS
-from .matching import DISTANCES
+from .matching import DISTANCES, PRECISIONS
 from .models import ACTIVATIONS, EXECUTIONS, MODELS, NORMS, POOLINGS, ModelConfig
 
 # Each choice field's allowed values come from the registry where it is implemented.
@@ -135,6 +135,10 @@ class RunConfig:
                 "torch.compile (compiles once per process and shape, ~1 min); eager: DC's "
                 "plain per-class loop, the reference",
         "choices": EXECUTIONS})
+    precision: str = field(default="auto", metadata={
+        "help": "real-data gradients in fp32 or under bf16 autocast; auto: bf16 on CPUs with "
+                "AMX, fp32 elsewhere (the run's config.json records which)",
+        "choices": PRECISIONS})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
 
@@ -196,6 +200,10 @@ class RunConfig:
         if self.hessian != "curvature" and self.hessian_curvature != default.hessian_curvature:
             raise ConfigError("hessian_curvature", self.hessian_curvature,
                               f"{default.hessian_curvature} unless hessian is 'curvature'")
+        if self.precision == "bf16" and self.hessian != "none" and needs_real_graph(
+                self.hessian, self.hessian_curvature):
+            raise ConfigError("precision", self.precision, "fp32 or auto when the higher-order "
+                              "term differentiates the real gradient (hvp, exact curvature)")
         if self.inner_loop is not None and self.loops[0] == 1:
             raise ConfigError("inner_loop", self.inner_loop,
                               "unset when outer_loop is 1 (the network trains only between "

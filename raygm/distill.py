@@ -16,7 +16,7 @@ from .data import RealData
 from .evaluate import evaluate_synthetic, train_epochs
 from .higher_order import higher_order_term, needs_real_graph
 from .init import init_synthetic, synthetic_labels
-from .matching import class_gradient, match_loss
+from .matching import PRECISIONS, class_gradient, match_loss, resolve_precision
 from .models import build_model, compiled, has_batchnorm
 from . import streams
 from .records import EvaluationRecord, IterationRecord
@@ -40,8 +40,11 @@ def check_fits(config: RunConfig, data: RealData) -> None:
 class Distillation:
     def __init__(self, config: RunConfig, data: RealData):
         check_fits(config, data)
-        self.config = config
         self.device = resolve_device(config.device)
+        # the config as run: `auto` precision resolved for this machine
+        self.config = config = config.replace(
+            precision=resolve_precision(config.precision, self.device))
+        self.autocast = PRECISIONS[config.precision]
         if self.device.type == "cuda" and config.execution == "compiled":
             # TF32 matmuls and convolutions on GPUs that have them (a process-wide setting)
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -98,8 +101,10 @@ class Distillation:
             first, higher = [], []
             for k in range(data.num_classes):
                 real = data.sample(k, c.batch_real, real_stream)
-                g_real = class_gradient(net if real_graph else self.compiled_net, real, k,
-                                        params, create_graph=real_graph)
+                with torch.autocast(self.device.type, self.autocast or torch.float32,
+                                    enabled=self.autocast is not None and not real_graph):
+                    g_real = class_gradient(net if real_graph else self.compiled_net, real, k,
+                                            params, create_graph=real_graph)
                 g_syn = class_gradient(net, self.images[k * ipc:(k + 1) * ipc], k, params,
                                        create_graph=True)
                 first.append(match_loss(g_syn, [g.detach() for g in g_real], c.distance))

@@ -73,7 +73,8 @@ def export_study(path: str) -> str:
             reports.drop_duplicates("iteration", keep="last").sort_values("iteration")
             .to_dict("records"))
         last = reported[-1] if reported else {}
-        config["device"] = last.get("device", config["device"])
+        # as the trial resolved them (auto device and precision)
+        config.update({k: last[k] for k in ("device", "precision") if k in last})
         base = {"study": study.name, "trial_id": trial.trial_id, **config}
         for r in reported:
             evaluated = bool(r.get("evaluated"))

@@ -12,6 +12,26 @@ from .choices import Choices
 # Each distance: (synthetic gradients, real gradients) -> a scalar tensor.
 DISTANCES = Choices("distance")
 
+# How the real-data gradients (most of a step's arithmetic) are computed: fp32, or under
+# bf16 autocast (convolutions and matrix products in bf16, gradients returned in fp32);
+# auto: bf16 on CPUs that multiply bf16 natively (AMX), fp32 elsewhere.
+PRECISIONS = Choices("precision", {"auto": None, "fp32": None, "bf16": torch.bfloat16})
+
+
+def has_amx_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+    except OSError:
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """auto -> bf16 on an AMX CPU, else fp32; explicit values stay."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cpu" and has_amx_bf16() else "fp32"
+
 
 def class_gradient(net: nn.Module, images: torch.Tensor, label: int,
                    params: Sequence[torch.Tensor], create_graph: bool = False) -> list[torch.Tensor]:

@@ -22,9 +22,10 @@ LOSSES = ("loss", "loss_first", "loss_higher")
 TIMES = ("seconds", "distill_seconds", "evaluate_seconds", "checkpoint_seconds",
          "setup_seconds", "compile_seconds", "wall_seconds")
 CLASS_LOSS_PREFIX = "loss_class_"
-# What a trial adds to every report about where and how it ran: seed and device are also
-# run-config columns (device as resolved: auto -> cpu/cuda), node_id a trials.parquet column.
-CONTEXT = {"seed": int, "device": str, "node_id": str}
+# What a trial adds to every report about where and how it ran: seed, device and precision
+# are also run-config columns (as resolved: auto -> cpu/cuda, fp32/bf16), node_id a
+# trials.parquet column.
+CONTEXT = {"seed": int, "device": str, "precision": str, "node_id": str}
 # a trial whose configuration and seed an earlier trial ran reports that trial's final
 # metrics once, with duplicate_of = its id (trials.parquet)
 

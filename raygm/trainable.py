@@ -181,9 +181,9 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
     if checkpoint := tune.get_checkpoint():
         with checkpoint.as_directory() as folder:
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
-    context = {"seed": config.seed, "device": config.device,
-               "node_id": ray.get_runtime_context().get_node_id()}
     run = Distillation(config, data)
+    context = {"seed": config.seed, "device": config.device, "precision": run.config.precision,
+               "node_id": ray.get_runtime_context().get_node_id()}
     run_to_end(run, [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
                      TuneReport(data, context), RememberFinished(finished, key_config, context)],
                checkpoint_every=study.checkpoint_every, resume=resume,

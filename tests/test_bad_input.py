@@ -65,6 +65,7 @@ DISTILL = [  # (flags, what the message names)
     (["--eval-models", "0", "--eval-epochs", "10"], "'eval_epochs'"),
     (["--eval-models", "0", "--eval-archs", "MLP"], "'eval_archs'"),
     (["--eval-archs", "MLP,GPT"], "'eval_archs'"),
+    (["--hessian", "hvp", "--hessian-weight", "1e-5", "--precision", "bf16"], "'precision'"),
     (["--baseline", "no-such-baseline.json"], "--baseline"),
 ]
 

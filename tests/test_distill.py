@@ -141,3 +141,30 @@ def test_a_step_leaves_the_global_random_stream_alone(tiny_config, tiny_data):
     torch.manual_seed(3)
     run.step()
     assert torch.equal(torch.rand(2), expected)
+
+
+def test_bf16_real_gradients_agree_with_fp32(tiny_config, tiny_data):
+    """bf16 autocast of the real-data gradients (the default on AMX CPUs): the matching loss
+    within 2% and the synthetic update pointing the same way (cosine > 0.99)."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        run = Distillation(tiny_config.replace(precision=precision, ipc=2, outer_loop=2,
+                                               inner_loop=1), tiny_data)
+        start = run.images.detach().clone()
+        records = [run.step() for _ in range(2)]
+        runs[precision] = (records, (run.images.detach() - start).flatten())
+    (fp32, update32), (bf16, update16) = runs["fp32"], runs["bf16"]
+    for a, b in zip(fp32, bf16):
+        assert b.loss == pytest.approx(a.loss, rel=0.02)
+    assert torch.nn.functional.cosine_similarity(update32, update16, dim=0) > 0.99
+    assert not torch.equal(update32, update16)  # bf16 really ran
+
+
+def test_auto_precision_is_fp32_without_amx(tiny_config, tiny_data, monkeypatch):
+    from raygm import matching
+    monkeypatch.setattr(matching, "has_amx_bf16", lambda: False)
+    assert Distillation(tiny_config, tiny_data).config.precision == "fp32"
+    monkeypatch.setattr(matching, "has_amx_bf16", lambda: True)
+    assert Distillation(tiny_config, tiny_data).config.precision == "bf16"
+    assert Distillation(tiny_config.replace(device="cpu", precision="fp32"),
+                        tiny_data).config.precision == "fp32"
