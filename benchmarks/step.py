@@ -4,7 +4,9 @@ MNIST, ConvNet (128 wide, depth 3, instance norm), batch_real per class as DC (2
 and ipc 10 (10 outer steps with 50 inner epochs between them). The FLOPs of one iteration
 are counted with torch.utils.flop_counter on the reference step (convolutions and matrix
 products, forward, backward and double backward); divided by the measured fp32 matrix rate
-they give the floor that no implementation of the same arithmetic can beat here.
+they give the floor that no implementation of the same arithmetic can beat here (in fp32).
+`compiled bf16` runs the real-data gradients under bf16 autocast (the default only on AMX
+CPUs).
 
     python benchmarks/step.py [--data-dir DIR] [--batch-real 256] [--repeats 5]
 """
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--batch-real", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5, help="timed iterations at ipc 1")
     parser.add_argument("--repeats-ipc10", type=int, default=1)
+    parser.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
     args = parser.parse_args()
     data = load_dataset("MNIST", args.data_dir, download=False)
     rate = matmul_gflops()
@@ -56,19 +59,21 @@ def main() -> None:
     print("| ipc | mode | median s / iteration | speed-up | GFLOP / iteration | floor s | "
           "floor / time |")
     print("|---|---|---|---|---|---|---|")
-    for ipc, repeats in ((1, args.repeats), (10, args.repeats_ipc10)):
-        config = RunConfig(ipc=ipc, batch_real=args.batch_real, seed=0)
+    for ipc in args.ipc:
+        repeats = args.repeats if ipc == 1 else args.repeats_ipc10
+        config = RunConfig(ipc=ipc, batch_real=args.batch_real, seed=0, precision="fp32")
         flops = iteration_flops(config, data)
         floor = flops / (rate * 1e9)
         medians = {}
-        for mode in ("eager", "compiled"):
+        for mode, precision in (("eager", "fp32"), ("compiled", "fp32"), ("compiled", "bf16")):
             # ipc 1 warms up (compiles) once; ipc 10 reuses the compiled real-data graph
-            times = time_steps(config.replace(execution=mode), data, repeats,
-                               warmup=1 if ipc == 1 else 0)
-            medians[mode] = statistics.median(times)
-            print(f"| {ipc} | {mode} | {medians[mode]:.2f} | "
-                  f"{medians['eager'] / medians[mode]:.2f}x | {flops / 1e9:.0f} | "
-                  f"{floor:.2f} | {floor / medians[mode]:.2f} |", flush=True)
+            name = mode if precision == "fp32" else f"{mode} {precision}"
+            times = time_steps(config.replace(execution=mode, precision=precision), data,
+                               repeats, warmup=1 if ipc == 1 else 0)
+            medians[name] = statistics.median(times)
+            print(f"| {ipc} | {name} | {medians[name]:.2f} | "
+                  f"{medians['eager'] / medians[name]:.2f}x | {flops / 1e9:.0f} | "
+                  f"{floor:.2f} | {floor / medians[name]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
