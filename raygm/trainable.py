@@ -155,6 +155,8 @@ class FinishedRuns:
 
 
 class RememberFinished(Reporter):
+    """Records the run's last report in FinishedRuns once it has reached its end."""
+
     def __init__(self, finished: FinishedRuns, config: RunConfig, context: dict):
         self.finished, self.config, self.context, self.last = finished, config, context, {}
 
@@ -173,7 +175,7 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
     if (earlier := finished.get(config)) is not None:  # same configuration and seed: done
         tune.report({**earlier["metrics"], "duplicate_of": earlier["trial_id"]})
         return
-    key_config = config
+    sampled = config  # the key of FinishedRuns: the config before the node resolves it
     config = config.replace(device=trial_device(config.device))
     torch.set_num_threads(trial_threads())
     data = load_dataset(config.dataset, data_dir, download=download)
@@ -185,6 +187,6 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
     context = {"seed": config.seed, "device": config.device, "precision": run.config.precision,
                "node_id": ray.get_runtime_context().get_node_id()}
     run_to_end(run, [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
-                     TuneReport(data, context), RememberFinished(finished, key_config, context)],
+                     TuneReport(data, context), RememberFinished(finished, sampled, context)],
                checkpoint_every=study.checkpoint_every, resume=resume,
                setup_seconds=time.perf_counter() - started)
