@@ -264,3 +264,8 @@ class RunConfig:
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
+
+
+# Each field's scalar type (tuples and None aside): the CLI's flags, the study's interval
+# checks and the search's sampler read it.
+SCALAR_TYPES = {name: field_type(hint)[0] for name, hint in get_type_hints(RunConfig).items()}

@@ -8,11 +8,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Iterator, get_type_hints
+from typing import Any, Iterator
 
 import yaml
 
-from .config import ConfigError, RunConfig, field_type
+from .config import SCALAR_TYPES, ConfigError, RunConfig
 from .evaluate import PROTOCOLS
 from .records import objective_metrics
 
@@ -239,8 +239,6 @@ def parse_study(raw: Any, file: str) -> Study:
                  "(remove it from fixed or from the varied fields)")
     for point in study.grid_points:
         check_config("grid", point)
-    int_fields = {f.name for f in fields(RunConfig)
-                  if field_type(get_type_hints(RunConfig)[f.name])[0] is int}
     for key, spec in study.search.items():
         config_key("search", key)
         where = f"search.{key}"
@@ -254,14 +252,15 @@ def parse_study(raw: Any, file: str) -> Study:
             if not values:
                 fail(f"{where}.choice", values, "a non-empty list of values")
         else:
-            number = int if key in int_fields else (int, float)
+            integer = SCALAR_TYPES[key] is int
+            number = int if integer else (int, float)
             if len(values) != 2 or not all(isinstance(v, number) and not isinstance(v, bool)
                                            for v in values) \
                     or not values[0] < values[1] or (dist == "loguniform" and values[0] <= 0):
                 fail(f"{where}.{dist}", values, "[low, high] with low < high"
                      + (" and low > 0" if dist == "loguniform" else "")
                      + (f" and whole numbers ({key} is an integer field)"
-                        if key in int_fields else ""))
+                        if integer else ""))
         earlier = list(study.search)[:list(study.search).index(key)]
         when = typed(f"{where}.when", spec.get("when", {}), dict,
                      "a mapping {field: [values]} of earlier choice fields")

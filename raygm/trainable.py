@@ -12,9 +12,7 @@ import posixpath
 import tempfile
 import time
 import warnings
-from dataclasses import fields
 from pathlib import Path
-from typing import get_type_hints
 
 import ray
 import torch
@@ -22,7 +20,7 @@ from ray import tune
 from ray.tune.search.repeater import TRIAL_INDEX
 from ray.util.metrics import Gauge
 
-from .config import RunConfig, field_type
+from .config import SCALAR_TYPES, RunConfig
 from .data import load_dataset
 from .distill import Distillation
 from .driver import Reporter, run_to_end
@@ -106,8 +104,6 @@ class SearchSpace:
 
     def __init__(self, study: Study):
         self.search = study.search
-        hints = get_type_hints(RunConfig)
-        self.types = {f.name: field_type(hints[f.name])[0] for f in fields(RunConfig)}
 
     def __call__(self, trial) -> None:
         for key, spec in self.search.items():
@@ -117,7 +113,7 @@ class SearchSpace:
             dist, values = distribution(spec)
             if dist == "choice":
                 trial.suggest_categorical(key, values)
-            elif self.types[key] is int:
+            elif SCALAR_TYPES[key] is int:
                 trial.suggest_int(key, *values, log=dist == "loguniform")
             else:
                 trial.suggest_float(key, *values, log=dist == "loguniform")
