@@ -133,8 +133,7 @@ class Distillation:
 
     def evaluate(self) -> list[EvaluationRecord]:
         """Accuracy of fresh networks of each evaluation architecture trained on the set."""
-        seed = streams.stream_seed(self.config.seed, "evaluate", self.iteration)
-        return [evaluate_synthetic(self.images, self.labels, self.data, self.config, arch, seed,
+        return [evaluate_synthetic(self.images, self.labels, self.data, self.config, arch,
                                    self.iteration)
                 for arch in self.config.eval_architectures]
 

@@ -14,6 +14,7 @@ from .config import RunConfig
 from .data import RealData
 from .models import build_model, compiled
 from .records import EvaluationRecord
+from .streams import stream_seed
 
 
 def train_epochs(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
@@ -57,25 +58,31 @@ def train_and_test(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, d
     return accuracy(net, data.test_images.to(device), data.test_labels.to(device))
 
 
-def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealData,
-                       config: RunConfig, arch: str, seed: int,
-                       iteration: int = 0) -> EvaluationRecord:
-    """Accuracy of config.eval_models fresh `arch` networks trained on (images, labels).
-
-    Runs on its own random stream (seeded by seed), so evaluating does not change what the
-    distillation does next."""
+def evaluate_network(images: torch.Tensor, labels: torch.Tensor, data: RealData,
+                     config: RunConfig, arch: str, iteration: int, network: int) -> float:
+    """Test accuracy of evaluation network number `network` at `iteration`: a fresh `arch`
+    network trained on (images, labels). Each network has its own random stream (its
+    initialisation, shuffling and augmentation), so any network can be evaluated alone, in
+    any process, and two configurations with the same seed meet the same networks."""
     device = images.device
-    accs, start = [], time.perf_counter()
+    seed = stream_seed(config.seed, "evaluate", iteration, network)
     generator = torch.Generator().manual_seed(seed)
+    # evaluating does not change what the global random stream gives next
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        for _ in range(config.eval_models):
-            net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
-            net = compiled(net.to(device), config.execution)
-            accs.append(train_and_test(net, images.detach(), labels, data, config.eval_train_epochs,
-                                       config.eval_lr, config.eval_batch,
-                                       AUGMENTATIONS[config.eval_augmentation],
-                                       generator))
+        net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
+        net = compiled(net.to(device), config.execution)
+        return train_and_test(net, images.detach(), labels, data, config.eval_train_epochs,
+                              config.eval_lr, config.eval_batch,
+                              AUGMENTATIONS[config.eval_augmentation], generator)
+
+
+def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealData,
+                       config: RunConfig, arch: str, iteration: int = 0) -> EvaluationRecord:
+    """Accuracy of the config.eval_models evaluation networks of `iteration`."""
+    start = time.perf_counter()
+    accs = [evaluate_network(images, labels, data, config, arch, iteration, n)
+            for n in range(config.eval_models)]
     return EvaluationRecord.from_accs(iteration, arch, accs, time.perf_counter() - start)
 
 

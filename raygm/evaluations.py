@@ -13,7 +13,7 @@ import json
 import math
 import posixpath
 import statistics
-from dataclasses import asdict
+import time
 
 import pyarrow.fs
 import ray
@@ -23,9 +23,8 @@ from ray import tune
 from .config import RunConfig
 from .data import load_dataset
 from .distill import resolve_device
-from .evaluate import PROTOCOLS, evaluate_synthetic, protocol_config
+from .evaluate import PROTOCOLS, evaluate_network, protocol_config
 from .files import absolute, filesystem, trial_files, write_atomic
-from .streams import stream_seed
 from .study import LaunchError, Study
 from .trainable import trial_config
 from .tuning import EVALUATIONS, connect, load_evaluations, read_study
@@ -56,33 +55,35 @@ def select_trials(study: Study, analysis: tune.ExperimentAnalysis, which: str) -
     return [t for trials in best for t in trials]
 
 
-def key_of(trial_id: str, protocol: str, models: int, epochs: int | None, arch: str) -> str:
-    return f"{trial_id}-{protocol}-{models}x{epochs or 'default'}-{arch}.json"
+def key_of(trial_id: str, protocol: str, epochs: int, arch: str, network: int) -> str:
+    return f"{trial_id}-{protocol}-{epochs}ep-{arch}-{network}.json"
 
 
-def evaluate_task(synthetic: bytes, config: dict, arch: str, protocol: str, models: int,
-                  epochs: int | None, data_dir: str, download: bool, threads: int) -> dict:
-    """One saved synthetic set evaluated by the protocol's networks (in a Ray worker)."""
+def evaluate_task(synthetic: bytes, config: dict, arch: str, protocol: str, epochs: int | None,
+                  network: int, data_dir: str, download: bool, threads: int) -> dict:
+    """One evaluation network of a saved synthetic set (in a Ray worker): one task per
+    network, so that the evaluations of a few sets still fill every slot."""
     torch.set_num_threads(threads)
+    start = time.perf_counter()
     state = torch.load(io.BytesIO(synthetic), weights_only=False)
-    run = protocol_config(RunConfig.from_dict(config), protocol, models, epochs)
+    run = protocol_config(RunConfig.from_dict(config), protocol, epochs=epochs)
     device = resolve_device("cuda" if ray.get_gpu_ids() and torch.cuda.is_available()
                             else "cpu")
     data = load_dataset(run.dataset, data_dir, download=download).to(device)
-    # the same evaluation networks as the trial's own evaluation at that iteration
-    seed = stream_seed(run.seed, "evaluate", state["iteration"])
-    record = evaluate_synthetic(state["images"].to(device), state["labels"].to(device), data,
-                                run, arch, seed, state["iteration"])
-    return {**asdict(record), "accs": list(record.accs), "protocol": protocol,
-            "networks": models, "epochs": run.eval_train_epochs,
-            "augment": run.eval_augmentation}
+    # network n of the trial's own evaluation at that iteration (common random numbers)
+    acc = evaluate_network(state["images"].to(device), state["labels"].to(device), data, run,
+                           arch, state["iteration"], network)
+    return {"protocol": protocol, "epochs": run.eval_train_epochs,
+            "augment": run.eval_augmentation, "arch": arch, "iteration": state["iteration"],
+            "network": network, "acc": acc, "seconds": time.perf_counter() - start}
 
 
 def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | None = None,
                    models: int = 10, protocol: str = "full", epochs: int | None = None,
                    address: str | None = None) -> list[dict]:
-    """Evaluate the chosen trials' latest synthetic sets; skip what STUDY/evaluations holds
-    already. Returns every evaluation of this request."""
+    """Evaluate the chosen trials' latest synthetic sets by networks 0..models-1 of the
+    protocol; skip the networks STUDY/evaluations holds already. Returns the evaluations
+    (see tuning.load_evaluations) this request covers."""
     path = absolute(path)
     study, launch_info = read_study(path)
     PROTOCOLS[protocol]  # an unknown protocol stops here, before Ray
@@ -95,27 +96,33 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
     connect(address if address is not None else launch_info["address"])
     resources = launch_info["resources"]
     task = ray.remote(num_cpus=resources["cpu"], num_gpus=resources["gpu"])(evaluate_task)
-    pending, keys = {}, []
+    pending, wanted = {}, set()
     for trial in sorted(trials, key=lambda t: t.trial_id):
         config = trial_config(study, trial.config)
+        resolved = protocol_config(config, protocol, models, epochs).eval_train_epochs
         synthetic, _ = trial_files(fs, trial.path)
         for arch in archs or config.eval_architectures:
-            key = key_of(trial.trial_id, protocol, models, epochs, arch)
-            keys.append(key)
-            if key in done or synthetic is None:
+            wanted.add((trial.trial_id, protocol, resolved, arch))
+            todo = [n for n in range(models)
+                    if key_of(trial.trial_id, protocol, resolved, arch, n) not in done]
+            if not todo or synthetic is None:
                 continue
             with fs.open_input_stream(synthetic) as f:
-                blob = f.read()
-            ref = task.remote(blob, config.to_dict(), arch, protocol, models, epochs,
-                              launch_info["data_dir"], launch_info["download"],
-                              max(1, int(resources["cpu"])))
-            pending[ref] = (trial.trial_id, key)
+                blob = ray.put(f.read())
+            for n in todo:
+                ref = task.remote(blob, config.to_dict(), arch, protocol, epochs, n,
+                                  launch_info["data_dir"], launch_info["download"],
+                                  max(1, int(resources["cpu"])))
+                pending[ref] = trial.trial_id
     total = len(pending)
     while pending:
         [ref], _ = ray.wait(list(pending))
-        trial_id, key = pending.pop(ref)
-        result = {"trial_id": trial_id, "key": key, **ray.get(ref)}
-        write_atomic(folder, key, json.dumps(result).encode())
-        print(f"raygm evaluate: {total - len(pending)}/{total} {trial_id} {result['arch']} "
-              f"{protocol}: {100 * result['acc_mean']:.2f} ± {100 * result['acc_std']:.2f}%")
-    return [r for r in load_evaluations(path) if r["key"] in keys]
+        trial_id = pending.pop(ref)
+        r = {"trial_id": trial_id, **ray.get(ref)}
+        write_atomic(folder, key_of(trial_id, protocol, r["epochs"], r["arch"], r["network"]),
+                     json.dumps(r).encode())
+        print(f"raygm evaluate: {total - len(pending)}/{total} networks; {trial_id} "
+              f"{r['arch']} {protocol} network {r['network']}: {100 * r['acc']:.2f}% "
+              f"({r['seconds']:.0f} s)")
+    return [e for e in load_evaluations(path)
+            if (e["trial_id"], e["protocol"], e["epochs"], e["arch"]) in wanted]

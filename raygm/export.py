@@ -23,7 +23,7 @@ from .config import RunConfig, field_type
 from .data import DATASETS
 from .files import absolute, filesystem, trial_files, write_atomic
 from .trainable import trial_config
-from .tuning import error_message, load_evaluations, read_study
+from .tuning import error_message, load_evaluations, protocol_accuracies, read_study
 
 RESULTS = "results"
 # the key columns of both tables, then the run config's fields
@@ -85,11 +85,7 @@ def export_study(path: str) -> str:
         mine = [e for e in evaluations if e["trial_id"] == trial.trial_id]
         evaluation_rows += [{**base, **{k: e[k] for k in records.EVALUATION_COLUMNS}}
                             for e in mine]
-        confirmed = {}  # per protocol, on the trial's first architecture, most networks
-        for e in sorted(mine, key=lambda e: e["networks"]):
-            if e["arch"] == configs[trial.trial_id].eval_architectures[0]:
-                confirmed.update({f"{e['protocol']}_acc_mean": e["acc_mean"],
-                                  f"{e['protocol']}_acc_std": e["acc_std"]})
+        confirmed = protocol_accuracies(mine, configs[trial.trial_id].eval_architectures[0])
         trial_rows.append({
             **base, **{k: nan_to_none(last.get(k)) for k in trial_columns}, **confirmed,
             "status": trial.status, "error": error_message(trial) or None,

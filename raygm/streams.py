@@ -17,7 +17,7 @@ PURPOSES = ("init",       # the synthetic set's initialisation
             "real",       # the real batches of each iteration (and BatchNorm statistics)
             "inner",      # the inner loop's shuffling
             "step",       # anything else within an iteration (e.g. Hessian probes)
-            "evaluate")   # the evaluation networks and their augmentation at an iteration
+            "evaluate")   # each evaluation network (init, shuffling, augmentation) of an iteration
 
 
 def stream_seed(seed: int, purpose: str, *index: int) -> int:

@@ -10,6 +10,7 @@ import math
 import os
 import posixpath
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import optuna
@@ -22,6 +23,7 @@ from ray.tune.search import Repeater
 from ray.tune.search.optuna import OptunaSearch
 
 from .config import ConfigError
+from .records import EvaluationRecord
 from .data import load_dataset, resolve_data_dir
 from .distill import check_fits
 from .files import absolute, filesystem, read_text, write_atomic
@@ -211,9 +213,9 @@ def trial_table(path: str) -> list[dict]:
                **{k: getattr(config, k) for k in study.factors}, "seed": config.seed,
                **{k: result.get(k) for k in ("iteration", *study.objective_names)},
                "failures": trial.num_failures}
-        for e in sorted(evaluations.get(trial.trial_id, []), key=lambda e: e["networks"]):
-            if e["arch"] == config.eval_architectures[0]:  # the arch of the trial's acc_mean
-                row[f"{e['protocol']}_acc_mean"] = e["acc_mean"]
+        row.update({k: v for k, v in protocol_accuracies(
+            evaluations.get(trial.trial_id, []), config.eval_architectures[0]).items()
+            if k.endswith("_acc_mean")})
         row["error"] = error_message(trial)[:100]
         rows.append(row)
     return rows
@@ -262,15 +264,39 @@ def live_status(path: str) -> dict:
 
 
 def load_evaluations(path: str) -> list[dict]:
-    """Every re-evaluation a study folder holds (`raygm evaluate`, a study's confirm)."""
+    """Every re-evaluation a study folder holds (`raygm evaluate`, a study's confirm): one
+    per (trial, protocol, epochs, architecture), with all its networks evaluated so far, in
+    network order; the keys are records.EVALUATION_COLUMNS and trial_id."""
     fs, root = filesystem(path)
     found = sorted(f.path for f in fs.get_file_info(pyarrow.fs.FileSelector(
         posixpath.join(root, EVALUATIONS), allow_not_found=True)) if f.path.endswith(".json"))
-    results = []
+    groups: dict[tuple, dict[int, dict]] = {}
     for file in found:
         with fs.open_input_stream(file) as f:
-            results.append(json.loads(f.read()))
+            r = json.loads(f.read())
+        key = tuple(r[k] for k in ("trial_id", "protocol", "epochs", "augment", "arch",
+                                   "iteration"))
+        groups.setdefault(key, {})[r["network"]] = r
+    results = []
+    for (trial_id, protocol, epochs, augment, arch, iteration), networks in groups.items():
+        done = [networks[n] for n in sorted(networks)]
+        record = EvaluationRecord.from_accs(iteration, arch, [r["acc"] for r in done],
+                                            sum(r["seconds"] for r in done))
+        results.append({"trial_id": trial_id, "protocol": protocol, "networks": len(done),
+                        "epochs": epochs, "augment": augment,
+                        **asdict(record), "accs": list(record.accs)})
     return results
+
+
+def protocol_accuracies(evaluations: list[dict], arch: str) -> dict[str, float]:
+    """A trial's re-evaluated accuracy per protocol (records.protocol_columns) on arch, the
+    architecture of its own acc_mean: the longest training, then the most networks."""
+    found = {}
+    for e in sorted(evaluations, key=lambda e: (e["epochs"], e["networks"])):
+        if e["arch"] == arch:
+            found.update({f"{e['protocol']}_acc_mean": e["acc_mean"],
+                          f"{e['protocol']}_acc_std": e["acc_std"]})
+    return found
 
 
 def error_message(trial) -> str:

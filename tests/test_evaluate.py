@@ -1,6 +1,6 @@
 import torch
 
-from raygm.evaluate import evaluate_synthetic, accuracy, train_and_test
+from raygm.evaluate import accuracy, evaluate_network, evaluate_synthetic, train_and_test
 from raygm.models import build_model
 
 from conftest import make_real_data
@@ -28,10 +28,23 @@ def test_evaluate_synthetic_reports_per_network_accuracies(tiny_config):
     data = make_real_data()
     config = tiny_config.replace(eval_models=3, eval_epochs=10, model="MLP")
     images, labels = data.images[::3], data.labels[::3]
-    result = evaluate_synthetic(images, labels, data, config, "MLP", seed=0)
+    result = evaluate_synthetic(images, labels, data, config, "MLP")
     assert len(result.accs) == 3 and 0 <= result.acc_std <= result.acc_mean <= 1
-    again = evaluate_synthetic(images, labels, data, config, "MLP", seed=0)
+    assert len(set(result.accs)) > 1  # three different networks
+    again = evaluate_synthetic(images, labels, data, config, "MLP")
     assert again.accs == result.accs
+
+
+def test_each_evaluation_network_can_be_evaluated_alone(tiny_config):
+    """Network n has its own stream: alone (as one `raygm evaluate` task) it gives what it
+    gives among the others, and a later iteration meets other networks."""
+    data = make_real_data()
+    config = tiny_config.replace(eval_models=3, eval_epochs=10, model="MLP")
+    images, labels = data.images[::3], data.labels[::3]
+    together = evaluate_synthetic(images, labels, data, config, "MLP", iteration=4)
+    assert evaluate_network(images, labels, data, config, "MLP", 4, 2) == together.accs[2]
+    assert evaluate_synthetic(images, labels, data, config, "MLP", iteration=5).accs != \
+        together.accs
 
 
 def test_evaluation_does_not_consume_the_global_random_stream(tiny_config):
@@ -39,5 +52,5 @@ def test_evaluation_does_not_consume_the_global_random_stream(tiny_config):
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
-    evaluate_synthetic(data.images, data.labels, data, tiny_config, "MLP", seed=1)
+    evaluate_synthetic(data.images, data.labels, data, tiny_config, "MLP", iteration=1)
     assert torch.equal(torch.rand(3), expected)

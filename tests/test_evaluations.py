@@ -69,3 +69,16 @@ def test_evaluate_on_other_architectures_and_resume(study):
         evaluate_study(str(study), "top3")
     rows = tuning.trial_table(str(study))
     assert sum(r.get("study_acc_mean") is not None for r in rows) == 2
+
+
+def test_more_networks_add_to_the_earlier_ones(study):
+    """One task per network: asking for 3 networks where 1 was evaluated runs networks 1
+    and 2 only, and network 0 stays as it was."""
+    [one] = evaluate_study(str(study), "best:1", ("LeNet",), models=1, protocol="study")[:1]
+    before = {p.name: p.read_bytes() for p in (study / "evaluations").iterdir()}
+    more = evaluate_study(str(study), "best:1", ("LeNet",), models=3, protocol="study")
+    after = {p.name: p.read_bytes() for p in (study / "evaluations").iterdir()}
+    assert all(after[name] == data for name, data in before.items())
+    assert len(after) - len(before) == 2 * len(more)  # 2 more networks per selected trial
+    [same] = [e for e in more if e["trial_id"] == one["trial_id"]]
+    assert same["networks"] == 3 and same["accs"][0] == one["accs"][0]
