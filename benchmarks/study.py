@@ -22,7 +22,7 @@ from ray import tune
 
 from common import machine
 from raygm import tuning
-from raygm.evaluations import evaluate_study
+from raygm.evaluations import confirm_study
 from raygm.study import load_study
 
 PARTS = ("setup_seconds", "compile_seconds", "distill_seconds", "evaluate_seconds",
@@ -60,10 +60,7 @@ def measure(study_file: str, overrides: list[str], cpus: int, data_dir: str | No
             errors = len(results.errors)
             confirmed = []
             if study.confirm:  # as `raygm study launch` does after the trials
-                confirmed = evaluate_study(
-                    results.experiment_path, f"best:{study.confirm['top']}",
-                    models=study.confirm["eval_models"], protocol=study.confirm["protocol"],
-                    epochs=study.confirm["eval_epochs"])
+                confirmed = confirm_study(results.experiment_path, study.confirm)
             wall = time.time() - began
     finally:
         ray.shutdown()

@@ -152,11 +152,9 @@ def cmd_study(args: argparse.Namespace) -> None:
         results = tuning.resume(args.path, args.address)
     study, _ = tuning.read_study(results.experiment_path)
     if study.confirm and not results.errors:
-        from .evaluations import evaluate_study
+        from .evaluations import confirm_study
 
-        evaluate_study(results.experiment_path, f"best:{study.confirm['top']}",
-                       models=study.confirm["eval_models"], protocol=study.confirm["protocol"],
-                       epochs=study.confirm["eval_epochs"])
+        confirm_study(results.experiment_path, study.confirm)
     print(tuning.format_table(tuning.trial_table(results.experiment_path)))
     print(f"study: {results.experiment_path}\nresults: {export_study(results.experiment_path)}")
     if results.errors:

@@ -80,10 +80,11 @@ def evaluate_task(synthetic: bytes, config: dict, arch: str, protocol: str, epoc
 
 def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | None = None,
                    models: int = 10, protocol: str = "full", epochs: int | None = None,
-                   address: str | None = None) -> list[dict]:
+                   address: str | None = None, also_archs: tuple[str, ...] = ()) -> list[dict]:
     """Evaluate the chosen trials' latest synthetic sets by networks 0..models-1 of the
-    protocol; skip the networks STUDY/evaluations holds already. Returns the evaluations
-    (see tuning.load_evaluations) this request covers."""
+    protocol, on archs (default: each trial's evaluation architectures, and also_archs);
+    skip the networks STUDY/evaluations holds already. Returns the evaluations (see
+    tuning.load_evaluations) this request covers."""
     path = absolute(path)
     study, launch_info = read_study(path)
     PROTOCOLS[protocol]  # an unknown protocol stops here, before Ray
@@ -101,7 +102,7 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
         config = trial_config(study, trial.config)
         resolved = protocol_config(config, protocol, models, epochs).eval_train_epochs
         synthetic, _ = trial_files(fs, trial.path)
-        for arch in archs or config.eval_architectures:
+        for arch in archs or dict.fromkeys((*config.eval_architectures, *also_archs)):
             wanted.add((trial.trial_id, protocol, resolved, arch))
             todo = [n for n in range(models)
                     if key_of(trial.trial_id, protocol, resolved, arch, n) not in done]
@@ -126,3 +127,10 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
               f"({r['seconds']:.0f} s)")
     return [e for e in load_evaluations(path)
             if (e["trial_id"], e["protocol"], e["epochs"], e["arch"]) in wanted]
+
+
+def confirm_study(path: str, confirm: dict) -> list[dict]:
+    """A study's `confirm` (study.py): its best configurations re-evaluated, every seed."""
+    return evaluate_study(path, f"best:{confirm['top']}", models=confirm["eval_models"],
+                          protocol=confirm["protocol"], epochs=confirm["eval_epochs"],
+                          also_archs=tuple(confirm["also_archs"]))

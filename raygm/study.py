@@ -14,6 +14,7 @@ import yaml
 
 from .config import SCALAR_TYPES, ConfigError, RunConfig
 from .evaluate import PROTOCOLS
+from .models import MODELS
 from .records import objective_metrics
 
 MODES = ("max", "min")
@@ -343,10 +344,11 @@ def parse_study(raw: Any, file: str) -> Study:
     if confirm is not None:
         typed("confirm", confirm, dict, "{top: K, eval_models: N, protocol: full}")
         for key in confirm:
-            if key not in ("top", "eval_models", "eval_epochs", "protocol"):
-                fail(f"confirm.{key}", confirm[key], "top, eval_models, eval_epochs, protocol")
+            if key not in ("top", "eval_models", "eval_epochs", "protocol", "also_archs"):
+                fail(f"confirm.{key}", confirm[key],
+                     "top, eval_models, eval_epochs, protocol, also_archs")
         confirm = {"top": 3, "eval_models": 10, "eval_epochs": None, "protocol": "full",
-                   **confirm}
+                   "also_archs": [], **confirm}
         for key in ("top", "eval_models", "eval_epochs"):
             if key == "eval_epochs" and confirm[key] is None:
                 continue  # the protocol's own
@@ -354,6 +356,10 @@ def parse_study(raw: Any, file: str) -> Study:
                 fail(f"confirm.{key}", confirm[key], "an integer >= 1")
         if confirm["protocol"] not in PROTOCOLS:
             fail("confirm.protocol", confirm["protocol"], ", ".join(PROTOCOLS))
+        typed("confirm.also_archs", confirm["also_archs"], list, "a list of architectures")
+        for arch in confirm["also_archs"]:
+            if arch not in MODELS:
+                fail("confirm.also_archs", arch, ", ".join(MODELS))
         study.confirm = confirm
 
     # Combinations Ray Tune cannot honour, rejected here rather than mid-study.

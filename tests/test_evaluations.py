@@ -32,7 +32,8 @@ def study(tmp_path_factory):
     path = root / "confirm.yaml"
     path.write_text(yaml.safe_dump({
         "name": "confirm", "fixed": FIXED, "grid": {"init": ["noise", "real"]}, "repeats": 2,
-        "resources": {"cpu": 1}, "confirm": {"top": 1, "eval_models": 2, "protocol": "study"}}))
+        "resources": {"cpu": 1}, "confirm": {"top": 1, "eval_models": 2, "protocol": "study",
+                                     "also_archs": ["MLP"]}}))
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         main(["study", "launch", str(path), "--storage", str(root / "out"),
@@ -46,7 +47,9 @@ def test_confirm_evaluates_every_seed_of_the_best_configuration(study):
     trials = pd.read_parquet(study / "results" / "trials.parquet")
     evaluations = pd.read_parquet(study / "results" / "evaluations.parquet")
     best = trials.groupby("init").acc_mean.mean().idxmax()
-    assert sorted(evaluations.trial_id) == sorted(trials[trials.init == best].trial_id)
+    # on the trials' own architecture and also on MLP
+    assert sorted(evaluations.trial_id) == sorted(2 * list(trials[trials.init == best].trial_id))
+    assert sorted(evaluations.arch) == ["ConvNet", "ConvNet", "MLP", "MLP"]
     assert set(evaluations.protocol) == {"study"} and (evaluations.networks == 2).all()
     assert all(len(a) == 2 for a in evaluations.accs) and (evaluations.iteration == 2).all()
     confirmed = trials[trials.study_acc_mean.notna()]
@@ -54,7 +57,8 @@ def test_confirm_evaluates_every_seed_of_the_best_configuration(study):
     # the study's own evaluation (1 network) is the first of the confirmation's two: the
     # same evaluation networks, by common random numbers
     for row in confirmed.itertuples():
-        [accs] = evaluations[evaluations.trial_id == row.trial_id].accs
+        [accs] = evaluations[(evaluations.trial_id == row.trial_id)
+                             & (evaluations.arch == "ConvNet")].accs
         assert accs[0] == pytest.approx(row.acc_mean)
 
 

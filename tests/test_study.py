@@ -93,6 +93,11 @@ def test_grid_union_repeats_and_seeds():
     (study(grid={"model": ["MLP", "ConvNet"]},
            objectives=[{"metric": "acc_mean_MLP", "mode": "max"}]),
      "objectives[0].metric", "acc_mean, loss, distill_seconds"),
+    (study(confirm={"top": 2, "networks": 5}), "confirm.networks", "eval_models"),
+    (study(confirm={"top": 0}), "confirm.top", ">= 1"),
+    (study(confirm={"protocol": "dc"}), "confirm.protocol", "full, study"),
+    (study(confirm={"also_archs": ["Convnet"]}), "confirm.also_archs", "ConvNet, LeNet"),
+    (study(confirm={"also_archs": "ConvNet"}), "confirm.also_archs", "a list"),
 ])
 def test_bad_study_files_name_file_key_and_allowed_values(raw, key, allowed):
     e = error(raw)
