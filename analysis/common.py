@@ -210,6 +210,10 @@ def metric_label(metric: str) -> str:
     """Axis label with unit for an accuracy or time column."""
     if metric.startswith("acc_mean_"):
         return f"test accuracy on {metric.removeprefix('acc_mean_')} (%)"
+    protocol, _, arch = metric.partition("_acc_mean_")
+    if arch:  # a re-evaluation (results_page): full_acc_mean_ConvNet, full_acc_mean_own
+        where = "each set's own network" if arch == "own" else arch
+        return f"test accuracy on {where}, {protocol} protocol (%)"
     if metric == "acc_mean":
         return "test accuracy (%)"
     if metric == "distill_seconds":
@@ -234,7 +238,7 @@ def absent(results: Results, metrics: list[str]) -> str | None:
 
 def in_units(frame: pd.DataFrame, metric: str) -> pd.Series:
     """A column in the unit of its label: accuracies (fractions) in %."""
-    return frame[metric] * 100.0 if metric.startswith("acc_mean") else frame[metric]
+    return frame[metric] * 100.0 if "acc_mean" in metric else frame[metric]
 
 
 # --- output -------------------------------------------------------------------------------
@@ -278,10 +282,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def section_markdown(section: Section, level: int = 2) -> str:
+def section_markdown(section: Section, level: int = 2, images_in: str = "") -> str:
+    """The section in Markdown; images_in: the images' folder relative to the page."""
     parts = ["#" * level + " " + section.title]
     parts += section.notes
-    parts += [f"![{section.title}]({image.name})" for image in section.images]
+    parts += [f"![{section.title}]({images_in}{image.name})" for image in section.images]
     for table in section.tables:
         parts += [f"{table.caption} (`{table.name}.csv`):", markdown_table(table.frame)]
     return "\n\n".join(parts) + "\n"

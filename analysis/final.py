@@ -43,7 +43,8 @@ TEST_COLUMNS = ["test", "levels", "pairs", "left out", "mean difference (pp)",
                 "95% CI low (pp)", "95% CI high (pp)", "statistic", "p", "p (Holm)",
                 "Wilcoxon p"]
 MIN_PAIRS = 2  # the fewest differences with a variance, hence a t interval
-# columns that say how a trial ran, not what it ran; accuracies (acc_*) are left out too
+# columns that say how a trial ran, not what it ran; accuracies (acc_*, and a protocol's
+# <protocol>_acc_*) are left out too
 BOOKKEEPING = {"study", "trial_id", "device", *records.trial_columns(())}
 
 
@@ -64,7 +65,7 @@ def pairing_keys(results: common.Results, factor: str, metric: str) -> dict:
     with the same key differ only in the factor and ran on the same random numbers."""
     frame = analysed(results, metric)
     others = [c for c in frame.columns
-              if c not in BOOKKEEPING | {factor, "seed"} and not c.startswith("acc_")
+              if c not in BOOKKEEPING | {factor, "seed"} and "acc_" not in c  # acc_*, full_acc_*
               and frame[c].map(common.level_of).nunique(dropna=False) > 1]
     # seed stays in the key when it is the factor itself: its levels then never pair
     columns = ["seed", *others]
@@ -229,13 +230,14 @@ def final(results: common.Results, factor: str, out: Path,
     text = statement(tests)
     section.notes += common.single_trial_note({level: len(v) for level, v in groups.items()})
     section.notes.append(f"Significance: {text}.")
+    name = f"final_{factor}" + ("" if metric == "acc_mean" else f"_{metric}")
     section.images.append(plot(results, factor, metric, groups, summary, text,
-                               out / f"final_{factor}.png"))
+                               out / f"{name}.png"))
     section.tables.append(
-        common.Table(f"final_{factor}", f"Final {common.metric_label(metric)} per level", summary))
+        common.Table(name, f"Final {common.metric_label(metric)} per level", summary))
     if not tests.empty:
         section.tables.append(
-            common.Table(f"final_{factor}_tests", "Significance tests between levels; "
+            common.Table(f"{name}_tests", "Significance tests between levels; "
                          "difference = second level - first", tests))
     return section
 

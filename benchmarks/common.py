@@ -1,10 +1,11 @@
 """Shared by the benchmarks: the machine's measured matrix rate and a description of it."""
 from __future__ import annotations
 
-import platform
 import time
 
 import torch
+
+from raygm.matching import cpu_description
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -20,6 +21,4 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    return f"{cpu_description()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"

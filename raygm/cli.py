@@ -174,7 +174,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_export(args: argparse.Namespace) -> None:
     from .export import export_study
 
-    print(f"wrote {export_study(args.path)}")
+    print(f"wrote {export_study(args.path, args.to)}")
 
 
 # Mistakes in what the user gave (flags, files, data, folders): a message, no traceback.
@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     export = sub.add_parser("export", help="write a study's results as Parquet "
                                            "(PATH/results; also done when a study ends)")
     export.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
+    export.add_argument("--to", metavar="DIR",
+                        help="write the results here instead of PATH/results (e.g. a "
+                             "results folder committed with a generated page)")
     export.set_defaults(func=cmd_export)
     args = parser.parse_args(argv)
     try:

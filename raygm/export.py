@@ -1,9 +1,11 @@
 """A study's results as Parquet, for pandas, polars or DuckDB on any machine.
 
-STUDY/results/ gets iterations.parquet (one row per trial x reported iteration),
-trials.parquet (one row per trial) and study.json (what the study varies and optimises);
-the columns are listed in the README. Paths in them are relative to the results folder,
-so the study folder can be copied elsewhere whole. Each file is written to a temporary
+STUDY/results/ (or another folder) gets iterations.parquet (one row per trial x reported
+iteration), trials.parquet (one row per trial), evaluations.parquet (the re-evaluations),
+study.json (what the study varies and optimises), and a copy of each trial's latest
+synthetic set and image grids (synthetic/, grids/, tens of kilobytes per trial); the
+columns are listed in the README. Paths in them are relative to the results folder, which
+therefore travels alone (e.g. committed next to the page generated from it). Each file is written to a temporary
 name and renamed, so a crash never leaves a half-written file; exporting again rewrites
 the same rows."""
 from __future__ import annotations
@@ -47,12 +49,22 @@ def nan_to_none(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def export_study(path: str) -> str:
-    """Write PATH/results/{iterations,trials}.parquet and study.json; returns the folder."""
+def copy_into(fs, source: str | None, out: str, name: str) -> str | None:
+    """source copied to out/name; returns name (relative to out), None without a source."""
+    if source is None:
+        return None
+    with fs.open_input_stream(source) as f:
+        write_atomic(posixpath.join(out, posixpath.dirname(name)), posixpath.basename(name),
+                     f.read())
+    return name
+
+
+def export_study(path: str, to: str | None = None) -> str:
+    """Write the study's results to `to` (default PATH/results); returns the folder."""
     path = absolute(path)
-    study, _ = read_study(path)
+    study, launch_info = read_study(path)
     fs, root = filesystem(path)
-    out = posixpath.join(root, RESULTS)
+    out = absolute(to) if to is not None else posixpath.join(root, RESULTS)
     analysis = tune.ExperimentAnalysis(path)
     trials = sorted(analysis.trials, key=lambda t: t.trial_id)
     configs = {t.trial_id: trial_config(study, t.config) for t in trials}
@@ -91,8 +103,11 @@ def export_study(path: str) -> str:
             "status": trial.status, "error": error_message(trial) or None,
             "failures": trial.num_failures, "iterations_done": int(last.get("iteration", 0)),
             "trial_dir": posixpath.relpath(trial.path, out),
-            "synthetic_path": posixpath.relpath(synthetic, out) if synthetic else None,
-            "grid_paths": [posixpath.relpath(g, out) for g in grids]})
+            "synthetic_path": copy_into(fs, synthetic, out,
+                                        f"synthetic/{trial.trial_id}.pt"),
+            "grid_paths": [copy_into(fs, g, out,
+                                     f"grids/{trial.trial_id}/{posixpath.basename(g)}")
+                           for g in grids]})
     head = {**HEAD, **CONFIG_COLUMNS}
     write_parquet(out, "iterations.parquet", iteration_rows,
                   arrow_schema({**head, **iteration_columns}))
@@ -100,7 +115,9 @@ def export_study(path: str) -> str:
     write_parquet(out, "evaluations.parquet", evaluation_rows,
                   arrow_schema({**head, **records.EVALUATION_COLUMNS}))
     meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
-            "objectives": study.objectives, "space": study.space(), "repeats": study.repeats}
+            "objectives": study.objectives, "space": study.space(), "repeats": study.repeats,
+            "confirm": study.confirm, "resources": launch_info["resources"],
+            "machine": launch_info.get("machine")}
     write_atomic(out, "study.json", json.dumps(meta, indent=2).encode())
     return out
 

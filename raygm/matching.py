@@ -1,6 +1,8 @@
 """Per-class network gradients and the distances between real and synthetic ones."""
 from __future__ import annotations
 
+import os
+import platform
 from typing import Sequence
 
 import torch
@@ -18,12 +20,25 @@ DISTANCES = Choices("distance")
 PRECISIONS = Choices("precision", {"auto": None, "fp32": None, "bf16": torch.bfloat16})
 
 
-def has_amx_bf16() -> bool:
+def cpuinfo(key: str) -> str:
+    """The first `key` line of /proc/cpuinfo ('' where there is none, e.g. not Linux)."""
     try:
         with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+            return next((line.split(":", 1)[1].strip() for line in f
+                         if line.split(":", 1)[0].strip() == key), "")
     except OSError:
-        return False
+        return ""
+
+
+def has_amx_bf16() -> bool:
+    return "amx_bf16" in cpuinfo("flags").split()
+
+
+def cpu_description() -> str:
+    """CPU model, whether it has AMX (what precision=auto reads) and its CPU count: the
+    machine every measurement and study cost is stated for."""
+    model = cpuinfo("model name") or platform.processor() or "unknown CPU"
+    return f"{model} ({'with' if has_amx_bf16() else 'no'} AMX-BF16), {os.cpu_count()} CPUs"
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -23,10 +23,11 @@ from ray.tune.search import Repeater
 from ray.tune.search.optuna import OptunaSearch
 
 from .config import ConfigError
-from .records import EvaluationRecord
 from .data import load_dataset, resolve_data_dir
 from .distill import check_fits
 from .files import absolute, filesystem, read_text, write_atomic
+from .matching import cpu_description
+from .records import EvaluationRecord
 from .study import (LaunchError, Study, StudyError, apply_overrides, load_study, parse_study,
                     read_raw)
 from .trainable import SearchSpace, distill_trial, param_space, trial_config
@@ -140,7 +141,7 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
         "optuna_storage": optuna_storage or f"sqlite:///{Path(path) / 'optuna.db'}",
         "resources": trial_resources(study, require_gpu), "require_gpu": require_gpu,
         "shared_storage": shared_storage,
-        "overrides": overrides or []}
+        "overrides": overrides or [], "machine": cpu_description()}
     # the study as run (overrides applied), so status, resume and export read the same
     write_atomic(path, "study.yaml", yaml.safe_dump(
         apply_overrides(read_raw(Path(study_file).read_text(), study_file), overrides or [],

@@ -53,8 +53,9 @@ def test_every_reported_metric_of_a_grid_study_is_exported(launched):
 
 def test_parquet_files_hold_the_documented_columns_and_types(study):
     out = Path(export_study(study))
-    assert sorted(p.name for p in out.iterdir()) == ["evaluations.parquet", "iterations.parquet",
-                                                      "study.json", "trials.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["evaluations.parquet", "grids",
+                                                      "iterations.parquet", "study.json",
+                                                      "synthetic", "trials.parquet"]
     iterations = pq.read_table(out / "iterations.parquet")
     trials = pq.read_table(out / "trials.parquet")
     schema = iterations.schema
@@ -97,10 +98,28 @@ def test_parquet_files_hold_the_documented_columns_and_types(study):
     assert meta["kind"] == "grid" and meta["factors"] == ["device"]
 
 
+def contents(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def test_a_results_folder_exported_elsewhere_travels_alone(study, tmp_path):
+    """`raygm export --to`: the tables and copies of the sets and grids, nothing that points
+    back into the study folder."""
+    out = Path(export_study(study, str(tmp_path / "results" / "exp")))
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    ok = pd.read_parquet(moved / "trials.parquet").set_index("device").loc["cpu"]
+    assert ok.synthetic_path == f"synthetic/{ok.trial_id}.pt"
+    assert torch.load(moved / ok.synthetic_path)["iteration"] == 4
+    assert all((moved / p).stat().st_size > 0 for p in ok.grid_paths)
+    assert contents(moved) == contents(Path(export_study(study)))
+
+
 def test_export_is_idempotent_and_atomic(study, monkeypatch):
     out = Path(export_study(study))
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert {p.name: p.read_bytes() for p in Path(export_study(study)).iterdir()} == before
+    before = contents(out)
+    assert contents(Path(export_study(study))) == before
 
     real_filesystem = files.filesystem
 
@@ -135,10 +154,10 @@ def test_export_is_idempotent_and_atomic(study, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export_study(study)
     # the half-written data is only ever under a temporary name
-    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} == before
+    assert contents(out) == before
     monkeypatch.undo()
     export_study(study)
-    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".")} == before
+    assert contents(out) == before
 
 
 def test_analysis_report_reads_a_real_export(study, tmp_path):

@@ -1,0 +1,219 @@
+"""docs/results.md from the committed study results: the seed study's questions answered.
+
+Every folder under --results written by `raygm export STUDY --to results/<study>` is one
+study; its first factor says which question it answers (QUESTIONS). For each study the page
+states the budget, then a table: per level the seed study's number, DC's published one where
+there is one, raygm's mean with its 95% CI over seeds (n), the difference to the question's
+reference level (paired by seed when the trials pair: final.compare) and a verdict on the
+seed's claim. Accuracies are the confirmation's (DC's full protocol) where the study has
+one, else the study's own screen, and the page says which. The figures come from the other
+analysis scripts (final, curves, class_loss, montage), written next to the page.
+
+    python -m analysis.results_page [--results results] [--out docs]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import common, final
+from analysis.class_loss import class_loss
+from analysis.curves import curves
+from analysis.montage import montage
+
+
+@dataclass(frozen=True)
+class Question:
+    title: str
+    factor: str
+    reference: str  # the level the others are compared with
+    seed: dict[str, float]  # the seed study's numbers (%, single runs, MNIST, ipc 1)
+    published: dict[str, float] = field(default_factory=dict)  # DC's (ConvNet, MNIST, ipc 1)
+    note: str = ""
+
+
+QUESTIONS = {q.factor: q for q in (
+    Question("Which network to match gradients with?", "model", "ConvNet",
+             seed={"ConvNet": 83.7, "MLP": 57.1, "LeNet": 46.2}, published={"ConvNet": 91.7},
+             note="The seed evaluated each set on the network it was matched with; raygm also "
+                  "evaluates every set on ConvNet, which separates the matching network from "
+                  "the network that learns from the 10 images."),
+    Question("How to initialise the synthetic set?", "init", "noise",
+             seed={"noise": 82.6, "real": 80.8, "seed_zeros": 9.5, "seed_ones": 80.3,
+                   "seed_half": 76.1},
+             note="The seed's black, white and grey were constants set after normalisation "
+                  "(raygm's seed_zeros, seed_ones, seed_half); black, white and grey here are "
+                  "pixel values."),
+)}
+
+VERDICTS = ("holds", "does not hold", "cannot tell at this budget")
+
+
+def verdict(seed_difference: float, low: float, high: float) -> str:
+    """The seed's claim is the sign of its difference to the reference: it holds when the 95%
+    CI of raygm's difference excludes 0 on that side, does not hold when it excludes 0 on the
+    other, and cannot be told otherwise."""
+    if math.isnan(seed_difference) or math.isnan(low) or math.isnan(high):
+        return "no claim" if math.isnan(seed_difference) else VERDICTS[2]
+    if low > 0 or high < 0:
+        return VERDICTS[0] if (low > 0) == (seed_difference > 0) else VERDICTS[1]
+    return VERDICTS[2]
+
+
+def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> list[tuple]:
+    """Adds a column <protocol>_acc_mean_<arch> per re-evaluation to results.trials (the
+    longest, then largest one of each trial) and returns the (label, metric) pairs to report:
+    the confirmation on each trial's own architecture, and on other ones, or the screen."""
+    measured = []
+    for (protocol, arch), rows in evaluations.groupby(["protocol", "arch"], sort=True):
+        best = rows.sort_values(["epochs", "networks"]).groupby("trial_id").last()
+        column = f"{protocol}_acc_mean_{arch}"
+        results.trials[column] = results.trials["trial_id"].map(best["acc_mean"])
+        how = f"{protocol} protocol: {describe(rows)}"
+        measured.append((arch, column, how))
+    if not measured:
+        return [("own architecture", "acc_mean", "the study's own evaluation (screen)")]
+    trials = results.trials
+    trials["full_acc_mean_own"] = [row.get(f"full_acc_mean_{row['model']}", math.nan)
+                                   for _, row in trials.iterrows()]
+    own = evaluations[(evaluations["protocol"] == "full")
+                      & (evaluations["arch"] == evaluations["model"])]
+    metrics = [("own architecture", "full_acc_mean_own", f"full protocol: {describe(own)}")]
+    if results.finished["model"].nunique() > 1:  # sets matched with different networks:
+        # also each architecture every set was evaluated on
+        finished = results.finished
+        metrics += [(f"on {arch}", column, how) for arch, column, how in measured
+                    if finished[column].notna().all()]
+    return metrics
+
+
+def describe(rows: pd.DataFrame) -> str:
+    networks, epochs = sorted(set(rows["networks"])), sorted(set(rows["epochs"]))
+    augment = ", ".join(sorted(set(rows["augment"])))
+    return (f"{'/'.join(map(str, networks))} networks x {'/'.join(map(str, epochs))} epochs "
+            f"per set, augmentation {augment}")
+
+
+def budget(results: common.Results, evaluations: pd.DataFrame) -> str:
+    t = results.finished
+    cpus = results.study.get("resources", {}).get("cpu", 1)
+    seconds = t["wall_seconds"].sum() + (evaluations["seconds_per_model"]
+                                         * evaluations["networks"]).sum()
+    per = t.groupby(QUESTIONS[results.factors[0]].factor).size()
+    one = t.iloc[0]
+    return (f"{one['dataset']}, ipc {one['ipc']}, {one['iterations']} iterations, batch_real "
+            f"{one['batch_real']}, init {'varied' if 'init' in results.factors else one['init']}; "
+            f"{per.min() if per.min() == per.max() else f'{per.min()}–{per.max()}'} seeds per configuration (paired: seed s of every "
+            f"configuration shares its random streams); screen: {one['eval_models']} networks x "
+            f"{one['eval_epochs'] if not pd.isna(one['eval_epochs']) else 'default'} epochs at "
+            f"iterations {[int(i) for i in one['eval_at']]}; {seconds / 3600 * cpus:.1f} core-hours on "
+            f"{results.study.get('machine') or 'an unrecorded machine'} "
+            f"({cpus:g} CPU per trial)")
+
+
+def level_rows(results: common.Results, question: Question, metrics: list[tuple]) -> tuple:
+    """The question's table and the plain-words lines under it."""
+    factor, ref = question.factor, question.reference
+    rows, words = [], []
+    keyed = {metric: (final.final_values(results, factor, metric),
+                      final.pairing_keys(results, factor, metric)) for _, metric, _ in metrics}
+    for level in common.levels(results.finished, factor):
+        said = "n/a"
+        row = {factor: level, "seed study %": question.seed.get(level, math.nan),
+               "DC (published) %": question.published.get(level, math.nan)}
+        for label, metric, _ in metrics:
+            values, keys = keyed[metric]
+            ci = common.ci95(values.get(level, []))
+            row[f"raygm, {label} %"] = (f"{ci.mean:.1f} ± {ci.half:.1f} (n={ci.n})"
+                                       if ci.n else "n/a")
+            if level == ref or ref not in values or level not in values:
+                row[f"difference to {ref}, {label} (pp)"] = "reference" if level == ref else "n/a"
+                continue
+            test = final.compare(values[ref], values[level],
+                                 *final.matched(values, keys, ref, level))
+            low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
+            row[f"difference to {ref}, {label} (pp)"] = (
+                f"{test['mean difference (pp)']:+.1f} [{low:+.1f}, {high:+.1f}], "
+                f"{test['test']}, p={test['p']:.2g}" + (
+                    f", Wilcoxon p={test['Wilcoxon p']:.2g}"
+                    if not pd.isna(test.get("Wilcoxon p", math.nan)) else ""))
+            if metric == metrics[0][1]:
+                seed_difference = (question.seed.get(level, math.nan)
+                                   - question.seed.get(ref, math.nan))
+                said = verdict(seed_difference, low, high)
+                claim = (f"the seed measured {seed_difference:+.1f} pp (single runs)"
+                         if not math.isnan(seed_difference) else "the seed has no number")
+                words.append(f"- **{level} vs {ref}** ({label}): {claim}; raygm measures "
+                             f"{test['mean difference (pp)']:+.1f} pp, 95% CI "
+                             f"[{low:+.1f}, {high:+.1f}]: *{said}*.")
+            else:
+                words.append(f"- {level} vs {ref} ({label}): {test['mean difference (pp)']:+.1f}"
+                             f" pp, 95% CI [{low:+.1f}, {high:+.1f}].")
+        rows.append(row | {"verdict on the seed's claim": "reference" if level == ref else said})
+    return pd.DataFrame(rows), words
+
+
+def study_section(folder: Path, out: Path) -> str:
+    results = common.load(folder)
+    question = QUESTIONS.get(results.factors[0] if results.factors else None)
+    if question is None:
+        return ""
+    evaluations = pd.read_parquet(folder / "evaluations.parquet")
+    evaluations = evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
+    metrics = with_confirmations(results, evaluations)
+    table, words = level_rows(results, question, metrics)
+    figures = out / "results" / results.name
+    figures.mkdir(parents=True, exist_ok=True)
+    sections = [final.final(results, question.factor, figures, metric) for _, metric, _ in metrics]
+    sections += [analyse(results, question.factor, figures)
+                 for analyse in (curves, class_loss, montage)]
+    common.write(sections, figures)
+    parts = [f"## {question.title} (`{results.name}`, {results.trials['dataset'].iloc[0]})",
+             f"Budget: {budget(results, evaluations)}.",
+             "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
+             question.note, common.markdown_table(table), "\n".join(words)]
+    for section in sections:
+        parts.append(common.section_markdown(section, level=3,
+                                             images_in=f"results/{results.name}/"))
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+HEAD = """# Results: the seed study's questions, answered
+
+Generated by `python -m analysis.results_page` from the study results committed under
+`results/` (each written by `raygm export STUDY --to results/<study>`); nothing is rerun.
+Verdicts judge the direction of the seed study's difference to the reference level: it
+*holds* when raygm's 95% CI of that difference excludes 0 on the seed's side, *does not
+hold* when it excludes 0 on the other side, and it *cannot tell at this budget* when the CI
+contains 0. Differences are paired by seed (common random numbers) and tested with the paired
+t-test, Wilcoxon's signed-rank test as a check; Welch's t-test where trials do not pair.
+"""
+
+
+def page(results_root: Path, out: Path) -> Path:
+    folders = sorted(p.parent for p in results_root.glob("*/study.json"))
+    body = [study_section(folder, out) for folder in folders]
+    text = "\n".join([HEAD, *[b for b in body if b]]) if any(body) else \
+        HEAD + f"\nNo study under `{results_root}` answers one of the questions yet.\n"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.md"
+    path.write_text(text)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    args = parser.parse_args(argv)
+    print(f"wrote {page(args.results, args.out)}")
+
+
+if __name__ == "__main__":
+    main()

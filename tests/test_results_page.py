@@ -1,0 +1,106 @@
+"""docs/results.md from a hand-made committed results folder: a models study (3 models x 5
+paired seeds) whose confirmation evaluated every set on its own network and on ConvNet."""
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats
+
+from analysis import results_page
+from analysis.results_page import verdict
+
+from test_analysis import write_results
+
+SEEDS = range(5)
+# own-network accuracy: MLP well below ConvNet (as the seed found), LeNet above (it did not)
+OWN = {"ConvNet": 0.80, "MLP": 0.60, "LeNet": 0.85}
+ON_CONVNET = {"ConvNet": 0.80, "MLP": 0.78, "LeNet": 0.79}
+
+
+def shift(seed):
+    """What a seed's shared random numbers do to every model alike (cancels when paired)."""
+    return 0.04 * math.sin(2 * seed + 1)
+
+
+def noise(model, seed):
+    return 0.003 * math.cos(5 * seed + len(model))
+
+
+@pytest.mark.parametrize("seed_difference, low, high, expected", [
+    (-26.6, -22.0, -18.0, "holds"), (-26.6, 1.0, 4.0, "does not hold"),
+    (-26.6, -3.0, 2.0, "cannot tell at this budget"), (1.8, 0.5, 3.0, "holds"),
+    (math.nan, 1.0, 2.0, "no claim")])
+def test_verdicts_judge_the_direction_of_the_seeds_difference(seed_difference, low, high,
+                                                              expected):
+    assert verdict(seed_difference, low, high) == expected
+
+
+@pytest.fixture
+def committed(tmp_path):
+    trials = [{"trial_id": f"{m}_{s}", "config": {"model": m, "seed": s, "iterations": 4},
+               "status": "TERMINATED", "iterations": 4,
+               "acc": {0: 0.1, 4: OWN[m] + shift(s) - 0.02}, "losses": lambda i: [1.0] * 10}
+              for m in OWN for s in SEEDS]
+    study = {"name": "models_test", "kind": "grid", "factors": ["model"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"}],
+             "space": {"model": {"grid": list(OWN)}}, "repeats": 5,
+             "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU (no AMX-BF16), 2 CPUs"}
+    (tmp_path / "results").mkdir()
+    folder = write_results(tmp_path / "results" / "models_test", study, trials)
+    rows = []
+    for m in OWN:
+        for s in SEEDS:
+            for arch in dict.fromkeys((m, "ConvNet")):  # its own network and ConvNet
+                acc = (OWN if arch == m else ON_CONVNET)[m] + shift(s) + noise(m + arch, s)
+                rows.append({"study": "models_test", "trial_id": f"{m}_{s}", "model": m,
+                             "protocol": "full", "networks": 5, "epochs": 1000,
+                             "augment": "dc", "arch": arch, "iteration": 4, "acc_mean": acc,
+                             "acc_std": 0.01, "accs": [acc] * 5, "seconds_per_model": 36.0})
+    pq.write_table(pa.Table.from_pylist(rows), folder / "evaluations.parquet")
+    return tmp_path, pd.DataFrame(rows)
+
+
+def paired(evaluations, model, arch):
+    def values(m, a):
+        rows = evaluations[(evaluations.model == m) & (evaluations.arch == a)]
+        return 100 * rows.sort_values("trial_id").acc_mean.to_numpy()
+    return values(model, arch) - values("ConvNet", "ConvNet")
+
+
+def test_the_page_answers_the_models_question(committed):
+    root, evaluations = committed
+    path = results_page.page(root / "results", root / "docs")
+    text = path.read_text()
+    # the question's table comes first
+    mlp = next(line for line in text.splitlines() if line.startswith("| MLP |"))
+    lenet = next(line for line in text.splitlines() if line.startswith("| LeNet |"))
+    convnet = next(line for line in text.splitlines() if line.startswith("| ConvNet |"))
+    assert convnet.rstrip(" |").endswith("| reference") and "91.7" in convnet
+    d = paired(evaluations, "MLP", "MLP")
+    half = stats.t.ppf(0.975, 4) * d.std(ddof=1) / math.sqrt(5)
+    assert f"{d.mean():+.1f} [{d.mean() - half:+.1f}, {d.mean() + half:+.1f}], paired t-test " \
+           "(n=5 pairs)" in mlp
+    assert mlp.rstrip(" |").endswith("holds") and "57.1" in mlp
+    assert lenet.rstrip(" |").endswith("| does not hold")
+    # on ConvNet, MLP-matched sets are 2 points below: the second difference column
+    on_convnet = paired(evaluations, "MLP", "ConvNet")
+    assert mlp.split("|")[-3].strip().startswith(f"{on_convnet.mean():+.1f} [")
+    own = 100 * np.array([OWN["MLP"] + shift(s) + noise("MLPMLP", s) for s in SEEDS])
+    assert f"{own.mean():.1f} ± " in mlp
+    # budget: trials' wall seconds (distill 4 x (1 + 0.1 seed) + 5) and the evaluations' time
+    wall = sum(4 * (1 + 0.1 * s) + 5 for s in SEEDS) * 3
+    assert f"{(wall + 36 * 5 * len(evaluations)) / 3600:.1f} core-hours on Test CPU" in text
+    for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
+        assert (path.parent / image).stat().st_size > 0, image
+    assert "final_model_full_acc_mean_own.png" in text and "curves_model.png" in text
+
+
+def test_an_empty_results_folder_says_so(tmp_path):
+    (tmp_path / "results").mkdir()
+    text = results_page.page(tmp_path / "results", tmp_path / "docs").read_text()
+    assert "No study under" in text
