@@ -172,6 +172,7 @@ def study_section(folder: Path, out: Path) -> str:
     sections = [final.final(results, question.factor, figures, metric) for _, metric, _ in metrics]
     sections += [analyse(results, question.factor, figures)
                  for analyse in (curves, class_loss, montage)]
+    sections.append(montage(results, question.factor, figures, initial=True))
     common.write(sections, figures)
     parts = [f"## {question.title} (`{results.name}`, {results.trials['dataset'].iloc[0]})",
              f"Budget: {budget(results, evaluations)}.",

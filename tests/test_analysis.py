@@ -452,3 +452,14 @@ def test_identical_pairs_have_no_test():
     row = final.tests_table({"a": values, "b": values.copy()}, {"a": keys, "b": keys}).iloc[1]
     assert row["test"] == "paired t-test (n=3 pairs)" and row["mean difference (pp)"] == 0
     assert np.isnan(row["p"]) and np.isnan(row["p (Holm)"]) and np.isnan(row["Wilcoxon p"])
+
+
+def test_montage_shows_the_last_or_the_initial_grid(grid_results, tmp_path):
+    results = common.load(grid_results)
+    final_rows = montage.montage(results, "model", tmp_path).tables[0].frame
+    initial = montage.montage(results, "model", tmp_path, initial=True).tables[0].frame
+    # the first finished trial of each level (seed 0), iterations 4 and 0
+    assert list(final_rows["trial_id"]) == list(initial["trial_id"]) == ["ConvNet_0", "MLP_0"]
+    assert list(final_rows["iteration"]) == [4, 4] and list(initial["iteration"]) == [0, 0]
+    assert all(p.name == "grid_iter00000.png" for p in initial["grid"])
+    assert (tmp_path / "montage_model_initial.png").stat().st_size > 0

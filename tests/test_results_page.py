@@ -97,7 +97,10 @@ def test_the_page_answers_the_models_question(committed):
     assert f"{(wall + 36 * 5 * len(evaluations)) / 3600:.1f} core-hours on Test CPU" in text
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         assert (path.parent / image).stat().st_size > 0, image
-    assert "final_model_full_acc_mean_own.png" in text and "curves_model.png" in text
+    for figure in ("final_model_full_acc_mean_own.png", "final_model_full_acc_mean_ConvNet.png",
+                   "curves_model.png", "class_loss_model.png", "montage_model.png",
+                   "montage_model_initial.png"):
+        assert f"(results/models_test/{figure})" in text
 
 
 def test_an_empty_results_folder_says_so(tmp_path):
