@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -123,10 +123,11 @@ def budget(results: common.Results, evaluations: pd.DataFrame) -> str:
 
 
 def level_rows(results: common.Results, question: Question, metrics: list[tuple]) -> tuple:
-    """The question's table and the plain-words lines under it."""
+    """The question's table, the plain-words lines under it and, per level, the difference
+    to the reference on the first metric: (mean, CI low, CI high) in pp."""
     factor, ref = question.factor, question.reference
     seed, published = question.numbers(results.finished["dataset"].iloc[0])
-    rows, words = [], []
+    rows, words, differences = [], [], {}
     keyed = {metric: (final.final_values(results, factor, metric),
                       final.pairing_keys(results, factor, metric)) for _, metric, _ in metrics}
     for level in common.levels(results.finished, factor):
@@ -150,6 +151,7 @@ def level_rows(results: common.Results, question: Question, metrics: list[tuple]
                     f", Wilcoxon p={test['Wilcoxon p']:.2g}"
                     if not pd.isna(test.get("Wilcoxon p", math.nan)) else ""))
             if metric == metrics[0][1]:
+                differences[level] = (test["mean difference (pp)"], low, high)
                 seed_difference = seed.get(level, math.nan) - seed.get(ref, math.nan)
                 said = verdict(seed_difference, low, high)
                 claim = (f"the seed measured {seed_difference:+.1f} pp (single runs)"
@@ -161,18 +163,28 @@ def level_rows(results: common.Results, question: Question, metrics: list[tuple]
                 words.append(f"- {level} vs {ref} ({label}): {test['mean difference (pp)']:+.1f}"
                              f" pp, 95% CI [{low:+.1f}, {high:+.1f}].")
         rows.append(row | {"verdict on the seed's claim": "reference" if level == ref else said})
-    return pd.DataFrame(rows), words
+    return pd.DataFrame(rows), words, differences
 
 
-def study_section(folder: Path, out: Path) -> str:
+@dataclass
+class Answer:
+    """What one study says about its question, for the page and the carry-over table."""
+    question: Question
+    dataset: str
+    study: str
+    text: str
+    differences: dict
+
+
+def study_section(folder: Path, out: Path) -> Answer | None:
     results = common.load(folder)
     question = QUESTIONS.get(results.factors[0] if results.factors else None)
     if question is None:
-        return ""
+        return None
     evaluations = pd.read_parquet(folder / "evaluations.parquet")
     evaluations = evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
     metrics = with_confirmations(results, evaluations)
-    table, words = level_rows(results, question, metrics)
+    table, words, differences = level_rows(results, question, metrics)
     figures = out / "results" / results.name
     figures.mkdir(parents=True, exist_ok=True)
     sections = [final.final(results, question.factor, figures, metric) for _, metric, _ in metrics]
@@ -185,9 +197,42 @@ def study_section(folder: Path, out: Path) -> str:
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
              question.note, common.markdown_table(table), "\n".join(words)]
     for section in sections:
+        if section.title.startswith("Final"):  # the others' tables are in the CSVs
+            section = replace(section, tables=[])
         parts.append(common.section_markdown(section, level=3,
                                              images_in=f"results/{results.name}/"))
-    return "\n\n".join(p for p in parts if p) + "\n"
+    dataset = results.trials["dataset"].iloc[0]
+    return Answer(question, dataset, results.name, "\n\n".join(p for p in parts if p) + "\n",
+                  differences)
+
+
+def carry_over(answers: list[Answer]) -> str:
+    """Per question answered on MNIST and on other datasets: does each difference to the
+    reference point the same way? (yes: both CIs exclude 0 on the same side; no: on opposite
+    sides; else cannot tell at this budget)."""
+    parts = []
+    for question in QUESTIONS.values():
+        mine = [a for a in answers if a.question is question]
+        base = next((a for a in mine if a.dataset == "MNIST"), None)
+        for other in (a for a in mine if a.dataset != "MNIST"):
+            if base is None:
+                continue
+            rows = []
+            for level in sorted(set(base.differences) & set(other.differences), key=str):
+                (m, lo, hi), (m2, lo2, hi2) = base.differences[level], other.differences[level]
+                sides = {math.copysign(1, lo) if lo * hi > 0 else 0,
+                         math.copysign(1, lo2) if lo2 * hi2 > 0 else 0}
+                said = ("cannot tell at this budget" if 0 in sides
+                        else "yes" if len(sides) == 1 else "no")
+                rows.append({question.factor: level,
+                             f"MNIST, vs {question.reference} (pp)": f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]",
+                             f"{other.dataset}, vs {question.reference} (pp)":
+                                 f"{m2:+.1f} [{lo2:+.1f}, {hi2:+.1f}]",
+                             "carries over?": said})
+            parts.append(f"## Does it carry over? {question.title} MNIST (`{base.study}`) and "
+                         f"{other.dataset} (`{other.study}`)\n\n"
+                         + common.markdown_table(pd.DataFrame(rows)) + "\n")
+    return "\n".join(parts)
 
 
 HEAD = """# Results: the seed study's questions, answered
@@ -204,8 +249,8 @@ t-test, Wilcoxon's signed-rank test as a check; Welch's t-test where trials do n
 
 def page(results_root: Path, out: Path) -> Path:
     folders = sorted(p.parent for p in results_root.glob("*/study.json"))
-    body = [study_section(folder, out) for folder in folders]
-    text = "\n".join([HEAD, *[b for b in body if b]]) if any(body) else \
+    answers = [a for a in (study_section(folder, out) for folder in folders) if a]
+    text = "\n".join([HEAD, *[a.text for a in answers], carry_over(answers)]) if answers else \
         HEAD + f"\nNo study under `{results_root}` answers one of the questions yet.\n"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.md"

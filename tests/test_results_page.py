@@ -40,29 +40,36 @@ def test_verdicts_judge_the_direction_of_the_seeds_difference(seed_difference, l
     assert verdict(seed_difference, low, high) == expected
 
 
-@pytest.fixture
-def committed(tmp_path):
-    trials = [{"trial_id": f"{m}_{s}", "config": {"model": m, "seed": s, "iterations": 4},
+def write_models_study(results, name, dataset, own):
+    """A committed models study: 5 paired seeds per model, confirmed on each set's own
+    network and on ConvNet; own: model -> own-network accuracy."""
+    trials = [{"trial_id": f"{m}_{s}",
+               "config": {"model": m, "seed": s, "iterations": 4, "dataset": dataset},
                "status": "TERMINATED", "iterations": 4,
-               "acc": {0: 0.1, 4: OWN[m] + shift(s) - 0.02}, "losses": lambda i: [1.0] * 10}
-              for m in OWN for s in SEEDS]
-    study = {"name": "models_test", "kind": "grid", "factors": ["model"],
+               "acc": {0: 0.1, 4: own[m] + shift(s) - 0.02}, "losses": lambda i: [1.0] * 10}
+              for m in own for s in SEEDS]
+    study = {"name": name, "kind": "grid", "factors": ["model"],
              "objectives": [{"metric": "acc_mean", "mode": "max"}],
-             "space": {"model": {"grid": list(OWN)}}, "repeats": 5,
+             "space": {"model": {"grid": list(own)}}, "repeats": 5,
              "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU (no AMX-BF16), 2 CPUs"}
-    (tmp_path / "results").mkdir()
-    folder = write_results(tmp_path / "results" / "models_test", study, trials)
+    folder = write_results(results / name, study, trials)
     rows = []
-    for m in OWN:
+    for m in own:
         for s in SEEDS:
             for arch in dict.fromkeys((m, "ConvNet")):  # its own network and ConvNet
-                acc = (OWN if arch == m else ON_CONVNET)[m] + shift(s) + noise(m + arch, s)
-                rows.append({"study": "models_test", "trial_id": f"{m}_{s}", "model": m,
+                acc = (own if arch == m else ON_CONVNET)[m] + shift(s) + noise(m + arch, s)
+                rows.append({"study": name, "trial_id": f"{m}_{s}", "model": m,
                              "protocol": "full", "networks": 5, "epochs": 1000,
                              "augment": "dc", "arch": arch, "iteration": 4, "acc_mean": acc,
                              "acc_std": 0.01, "accs": [acc] * 5, "seconds_per_model": 36.0})
     pq.write_table(pa.Table.from_pylist(rows), folder / "evaluations.parquet")
-    return tmp_path, pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def committed(tmp_path):
+    (tmp_path / "results").mkdir()
+    return tmp_path, write_models_study(tmp_path / "results", "models_test", "MNIST", OWN)
 
 
 def paired(evaluations, model, arch):
@@ -107,3 +114,23 @@ def test_an_empty_results_folder_says_so(tmp_path):
     (tmp_path / "results").mkdir()
     text = results_page.page(tmp_path / "results", tmp_path / "docs").read_text()
     assert "No study under" in text
+
+
+def test_the_page_says_whether_an_answer_carries_over_to_another_dataset(committed):
+    """On 'FashionMNIST' MLP stays below ConvNet, LeNet drops below it, and nothing else is
+    known: yes for MLP, no for LeNet."""
+    root, _ = committed
+    write_models_study(root / "results", "fashion_test", "FashionMNIST",
+                       {"ConvNet": 0.70, "MLP": 0.55, "LeNet": 0.60})
+    text = results_page.page(root / "results", root / "docs").read_text()
+    carry = text[text.index("## Does it carry over?"):]
+    assert "MNIST (`models_test`) and FashionMNIST (`fashion_test`)" in carry
+    rows = {line.split("|")[1].strip(): line.split("|")[-2].strip()
+            for line in carry.splitlines() if line.startswith("| ") and "---" not in line}
+    assert rows["MLP"] == "yes" and rows["LeNet"] == "no"
+    # the seed ran MNIST only: no seed numbers, hence no verdict, on FashionMNIST; DC's 70.5
+    fashion = text[text.index("(`fashion_test`, FashionMNIST)"):text.index("## Does it")]
+    convnet = next(line for line in fashion.splitlines() if line.startswith("| ConvNet |"))
+    assert "70.5" in convnet and "83.7" not in convnet
+    assert next(line for line in fashion.splitlines()
+                if line.startswith("| MLP |")).rstrip(" |").endswith("no claim")
