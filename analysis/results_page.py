@@ -192,8 +192,12 @@ def study_section(folder: Path, out: Path) -> Answer | None:
                  for analyse in (curves, class_loss, montage)]
     sections.append(montage(results, question.factor, figures, initial=True))
     common.write(sections, figures)
+    launched = results.study.get("launched") or {}
+    command = " ".join(["raygm study launch", str(launched.get("study_file")),
+                        *(f"--set '{o}'" for o in launched.get("overrides") or [])])
     parts = [f"## {question.title} (`{results.name}`, {results.trials['dataset'].iloc[0]})",
-             f"Budget: {budget(results, evaluations)}.",
+             f"Budget: {budget(results, evaluations)}."
+             + (f" Launched as `{command}`." if launched.get("study_file") else ""),
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
              question.note, common.markdown_table(table), "\n".join(words)]
     for section in sections:

@@ -117,7 +117,8 @@ def export_study(path: str, to: str | None = None) -> str:
     meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
             "objectives": study.objectives, "space": study.space(), "repeats": study.repeats,
             "confirm": study.confirm, "resources": launch_info["resources"],
-            "machine": launch_info.get("machine")}
+            "machine": launch_info.get("machine"),
+            "launched": {k: launch_info.get(k) for k in ("study_file", "overrides")}}
     write_atomic(out, "study.json", json.dumps(meta, indent=2).encode())
     return out
 

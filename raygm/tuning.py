@@ -141,7 +141,8 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
         "optuna_storage": optuna_storage or f"sqlite:///{Path(path) / 'optuna.db'}",
         "resources": trial_resources(study, require_gpu), "require_gpu": require_gpu,
         "shared_storage": shared_storage,
-        "overrides": overrides or [], "machine": cpu_description()}
+        "study_file": str(study_file), "overrides": overrides or [],
+        "machine": cpu_description()}
     # the study as run (overrides applied), so status, resume and export read the same
     write_atomic(path, "study.yaml", yaml.safe_dump(
         apply_overrides(read_raw(Path(study_file).read_text(), study_file), overrides or [],

@@ -40,7 +40,7 @@ def test_verdicts_judge_the_direction_of_the_seeds_difference(seed_difference, l
     assert verdict(seed_difference, low, high) == expected
 
 
-def write_models_study(results, name, dataset, own):
+def write_models_study(results, name, dataset, own, overrides=()):
     """A committed models study: 5 paired seeds per model, confirmed on each set's own
     network and on ConvNet; own: model -> own-network accuracy."""
     trials = [{"trial_id": f"{m}_{s}",
@@ -51,7 +51,8 @@ def write_models_study(results, name, dataset, own):
     study = {"name": name, "kind": "grid", "factors": ["model"],
              "objectives": [{"metric": "acc_mean", "mode": "max"}],
              "space": {"model": {"grid": list(own)}}, "repeats": 5,
-             "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU (no AMX-BF16), 2 CPUs"}
+             "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU (no AMX-BF16), 2 CPUs",
+             "launched": {"study_file": "studies/models_test.yaml", "overrides": list(overrides)}}
     folder = write_results(results / name, study, trials)
     rows = []
     for m in own:
@@ -121,7 +122,8 @@ def test_the_page_says_whether_an_answer_carries_over_to_another_dataset(committ
     known: yes for MLP, no for LeNet."""
     root, _ = committed
     write_models_study(root / "results", "fashion_test", "FashionMNIST",
-                       {"ConvNet": 0.70, "MLP": 0.55, "LeNet": 0.60})
+                       {"ConvNet": 0.70, "MLP": 0.55, "LeNet": 0.60},
+                       ["dataset=FashionMNIST", "seed=100"])
     text = results_page.page(root / "results", root / "docs").read_text()
     carry = text[text.index("## Does it carry over?"):]
     assert "MNIST (`models_test`) and FashionMNIST (`fashion_test`)" in carry
@@ -132,5 +134,7 @@ def test_the_page_says_whether_an_answer_carries_over_to_another_dataset(committ
     fashion = text[text.index("(`fashion_test`, FashionMNIST)"):text.index("## Does it")]
     convnet = next(line for line in fashion.splitlines() if line.startswith("| ConvNet |"))
     assert "70.5" in convnet and "83.7" not in convnet
+    assert ("Launched as `raygm study launch studies/models_test.yaml --set 'dataset=FashionMNIST'"
+            " --set 'seed=100'`") in fashion
     assert next(line for line in fashion.splitlines()
                 if line.startswith("| MLP |")).rstrip(" |").endswith("no claim")
