@@ -199,9 +199,12 @@ def study_section(folder: Path, out: Path) -> Answer | None:
              f"Budget: {budget(results, evaluations)}."
              + (f" Launched as `{command}`." if launched.get("study_file") else ""),
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
-             question.note, common.markdown_table(table), "\n".join(words)]
+             question.note, common.markdown_table(table), "\n".join(words),
+             "Figures: the final-accuracy plots show the accuracies of the table; the curves "
+             "and the per-class matching losses come from the trials' own (screen) "
+             "evaluations and reports."]
     for section in sections:
-        if section.title.startswith("Final"):  # the others' tables are in the CSVs
+        if not section.title.startswith("Final"):  # the others' tables are in the CSVs
             section = replace(section, tables=[])
         parts.append(common.section_markdown(section, level=3,
                                              images_in=f"results/{results.name}/"))
