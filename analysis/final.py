@@ -219,7 +219,8 @@ def plot(results, factor, metric, groups, summary, text, path: Path) -> Path:
 
 def final(results: common.Results, factor: str, out: Path,
           metric: str = "acc_mean") -> common.Section:
-    section = common.Section(f"Final accuracy by {factor}")
+    section = common.Section(f"Final accuracy by {factor}" + (
+        "" if metric == "acc_mean" else f": {common.metric_label(metric)}"))
     reason = common.cannot_group(results, factor)
     groups = {} if reason else final_values(results, factor, metric)
     if not groups:

@@ -14,6 +14,7 @@ analysis scripts (final, curves, class_loss, montage), written next to the page.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -163,6 +164,27 @@ def level_rows(results: common.Results, question: Question, metrics: list[tuple]
                 words.append(f"- {level} vs {ref} ({label}): {test['mean difference (pp)']:+.1f}"
                              f" pp, 95% CI [{low:+.1f}, {high:+.1f}].")
         rows.append(row | {"verdict on the seed's claim": "reference" if level == ref else said})
+    # the seed's other orderings: every pair of other levels it has numbers for
+    label, metric, _ = metrics[0]
+    values, keys = keyed[metric]
+    where = {}
+    for level in (level for level in values if level in seed):
+        ci = common.ci95(values[level])
+        side = ("below" if seed[level] < ci.mean - ci.half else
+                "above" if seed[level] > ci.mean + ci.half else "inside")
+        where.setdefault(side, []).append(f"{level} ({seed[level]:.1f} vs {ci.mean:.1f})")
+    if where:
+        words.insert(0, "- The seed's own numbers lie " + "; ".join(
+            f"{side} raygm's 95% CI for {', '.join(levels)}" for side, levels in where.items())
+            + f" ({label}).")
+    others = [level for level in values if level != ref and level in seed]
+    for a, b in itertools.combinations(others, 2):
+        test = final.compare(values[a], values[b], *final.matched(values, keys, a, b))
+        low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
+        words.append(f"- **{b} vs {a}** ({label}): the seed measured {seed[b] - seed[a]:+.1f} pp; "
+                     f"raygm measures {test['mean difference (pp)']:+.1f} pp, 95% CI "
+                     f"[{low:+.1f}, {high:+.1f}] ({test['test']}): "
+                     f"*{verdict(seed[b] - seed[a], low, high)}*.")
     return pd.DataFrame(rows), words, differences
 
 
@@ -195,11 +217,16 @@ def study_section(folder: Path, out: Path) -> Answer | None:
     launched = results.study.get("launched") or {}
     command = " ".join(["raygm study launch", str(launched.get("study_file")),
                         *(f"--set '{o}'" for o in launched.get("overrides") or [])])
+    one = results.finished.iloc[0]
+    limits = (f"DC distils for 1000 iterations with batch_real 256 and evaluates 20 networks "
+              f"per set; at {one['iterations']} iterations and batch_real {one['batch_real']} "
+              "this budget cannot tell whether the differences grow or shrink with longer "
+              "distillation, only what they are at this length.")
     parts = [f"## {question.title} (`{results.name}`, {results.trials['dataset'].iloc[0]})",
              f"Budget: {budget(results, evaluations)}."
              + (f" Launched as `{command}`." if launched.get("study_file") else ""),
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
-             question.note, common.markdown_table(table), "\n".join(words),
+             limits, question.note, common.markdown_table(table), "\n".join(words),
              "Figures: the final-accuracy plots show the accuracies of the table; the curves "
              "and the per-class matching losses come from the trials' own (screen) "
              "evaluations and reports."]
@@ -250,7 +277,9 @@ Verdicts judge the direction of the seed study's difference to the reference lev
 *holds* when raygm's 95% CI of that difference excludes 0 on the seed's side, *does not
 hold* when it excludes 0 on the other side, and it *cannot tell at this budget* when the CI
 contains 0. Differences are paired by seed (common random numbers) and tested with the paired
-t-test, Wilcoxon's signed-rank test as a check; Welch's t-test where trials do not pair.
+t-test, Wilcoxon's signed-rank test as a check (with 5 pairs its smallest two-sided p is
+1/16 = 0.0625, so it cannot go below 0.05 however large the difference); Welch's t-test where
+trials do not pair.
 """
 
 

@@ -105,6 +105,12 @@ def test_the_page_answers_the_models_question(committed):
     assert f"{(wall + 36 * 5 * len(evaluations)) / 3600:.1f} core-hours on Test CPU" in text
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         assert (path.parent / image).stat().st_size > 0, image
+    # the seed's other ordering (MLP above LeNet by 10.9) and its numbers against the CIs
+    assert "- **MLP vs LeNet** (own architecture): the seed measured +10.9 pp" in text
+    assert next(line for line in text.splitlines()
+                if line.startswith("- **MLP vs LeNet**")).endswith("*does not hold*.")
+    assert re.search(r"- The seed's own numbers lie .*below raygm's 95% CI for [^;]*LeNet "
+                     r"\(46.2 vs 85.9\)", text)
     for figure in ("final_model_full_acc_mean_own.png", "final_model_full_acc_mean_ConvNet.png",
                    "curves_model.png", "class_loss_model.png", "montage_model.png",
                    "montage_model_initial.png"):
