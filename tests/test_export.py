@@ -113,7 +113,14 @@ def test_a_results_folder_exported_elsewhere_travels_alone(study, tmp_path):
     assert ok.synthetic_path == f"synthetic/{ok.trial_id}.pt"
     assert torch.load(moved / ok.synthetic_path)["iteration"] == 4
     assert all((moved / p).stat().st_size > 0 for p in ok.grid_paths)
-    assert contents(moved) == contents(Path(export_study(study)))
+    # the same files as the study's own export; only trial_dir (where the trial's folder
+    # was, relative to the results folder) differs
+    here, there = contents(moved), contents(Path(export_study(study)))
+    assert here.keys() == there.keys()
+    assert all(here[name] == there[name] for name in here if name != "trials.parquet")
+    mine = pd.read_parquet(moved / "trials.parquet").drop(columns="trial_dir")
+    assert mine.equals(pd.read_parquet(Path(study) / "results" / "trials.parquet")
+                       .drop(columns="trial_dir"))
 
 
 def test_export_is_idempotent_and_atomic(study, monkeypatch):
