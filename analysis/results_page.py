@@ -19,7 +19,6 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis import common, final
@@ -111,14 +110,16 @@ def budget(results: common.Results, evaluations: pd.DataFrame) -> str:
     cpus = results.study.get("resources", {}).get("cpu", 1)
     seconds = t["wall_seconds"].sum() + (evaluations["seconds_per_model"]
                                          * evaluations["networks"]).sum()
-    per = t.groupby(QUESTIONS[results.factors[0]].factor).size()
+    per = t.groupby(results.factors[0]).size()
+    seeds = per.min() if per.min() == per.max() else f"{per.min()}–{per.max()}"
     one = t.iloc[0]
+    epochs = one["eval_epochs"] if not pd.isna(one["eval_epochs"]) else "default"
+    init = "varied" if "init" in results.factors else one["init"]
     return (f"{one['dataset']}, ipc {one['ipc']}, {one['iterations']} iterations, batch_real "
-            f"{one['batch_real']}, init {'varied' if 'init' in results.factors else one['init']}; "
-            f"{per.min() if per.min() == per.max() else f'{per.min()}–{per.max()}'} seeds per configuration (paired: seed s of every "
-            f"configuration shares its random streams); screen: {one['eval_models']} networks x "
-            f"{one['eval_epochs'] if not pd.isna(one['eval_epochs']) else 'default'} epochs at "
-            f"iterations {[int(i) for i in one['eval_at']]}; {seconds / 3600 * cpus:.1f} core-hours on "
+            f"{one['batch_real']}, init {init}; {seeds} seeds per configuration (paired: seed "
+            f"s of every configuration shares its random streams); screen: "
+            f"{one['eval_models']} networks x {epochs} epochs at iterations "
+            f"{[int(i) for i in one['eval_at']]}; {seconds / 3600 * cpus:.1f} core-hours on "
             f"{results.study.get('machine') or 'an unrecorded machine'} "
             f"({cpus:g} CPU per trial)")
 

@@ -102,14 +102,16 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
         config = trial_config(study, trial.config)
         resolved = protocol_config(config, protocol, models, epochs).eval_train_epochs
         synthetic, _ = trial_files(fs, trial.path)
+        blob = None  # the set, read and put into Ray's object store once per trial
         for arch in archs or dict.fromkeys((*config.eval_architectures, *also_archs)):
             wanted.add((trial.trial_id, protocol, resolved, arch))
             todo = [n for n in range(models)
                     if key_of(trial.trial_id, protocol, resolved, arch, n) not in done]
             if not todo or synthetic is None:
                 continue
-            with fs.open_input_stream(synthetic) as f:
-                blob = ray.put(f.read())
+            if blob is None:
+                with fs.open_input_stream(synthetic) as f:
+                    blob = ray.put(f.read())
             for n in todo:
                 ref = task.remote(blob, config.to_dict(), arch, protocol, epochs, n,
                                   launch_info["data_dir"], launch_info["download"],

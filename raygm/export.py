@@ -5,9 +5,9 @@ iteration), trials.parquet (one row per trial), evaluations.parquet (the re-eval
 study.json (what the study varies and optimises), and a copy of each trial's latest
 synthetic set and image grids (synthetic/, grids/, tens of kilobytes per trial); the
 columns are listed in the README. Paths in them are relative to the results folder, which
-therefore travels alone (e.g. committed next to the page generated from it). Each file is written to a temporary
-name and renamed, so a crash never leaves a half-written file; exporting again rewrites
-the same rows."""
+therefore travels alone (e.g. committed next to the page generated from it). Each file is
+written to a temporary name and renamed, so a crash never leaves a half-written file;
+exporting again rewrites the same rows."""
 from __future__ import annotations
 
 import json
