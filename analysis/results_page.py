@@ -5,8 +5,9 @@ study; its first factor says which question it answers (QUESTIONS). For each stu
 states the budget, then a table: per level the seed study's number, DC's published one where
 there is one, raygm's mean with its 95% CI over seeds (n), the difference to the question's
 reference level (paired by seed when the trials pair: final.compare) and a verdict on the
-seed's claim. Accuracies are the confirmation's (DC's full protocol) where the study has
-one, else the study's own screen, and the page says which. The figures come from the other
+seed's claim. Accuracies are the confirmation's (DC's full protocol) where every set was
+confirmed; where only the screen's best were, the screen answers and the confirmation stands
+beside it; the page says which. The figures come from the other
 analysis scripts (final, curves, class_loss, montage), written next to the page.
 
     python -m analysis.results_page [--results results] [--out docs]
@@ -74,7 +75,8 @@ def verdict(seed_difference: float, low: float, high: float) -> str:
 def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> list[tuple]:
     """Adds a column <protocol>_acc_mean_<arch> per re-evaluation to results.trials (the
     longest, then largest one of each trial) and returns the (label, metric) pairs to report:
-    the confirmation on each trial's own architecture, and on other ones, or the screen."""
+    the confirmation on each trial's own architecture, and on other ones; the screen first
+    when the confirmation left some sets out, or alone when there is none."""
     measured = []
     for (protocol, arch), rows in evaluations.groupby(["protocol", "arch"], sort=True):
         best = rows.sort_values(["epochs", "networks"]).groupby("trial_id").last()
@@ -89,6 +91,15 @@ def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> li
                                    for _, row in trials.iterrows()]
     own = evaluations[(evaluations["protocol"] == "full")
                       & (evaluations["arch"] == evaluations["model"])]
+    if results.finished["full_acc_mean_own"].isna().any():
+        # only the screen's best configurations were confirmed: the screen, which every set
+        # has, answers the question, and the confirmation stands beside it
+        confirmed = results.finished.dropna(subset=["full_acc_mean_own"])
+        best = ", ".join(map(str, common.levels(confirmed, results.factors[0])))
+        return [("screen", "acc_mean", "screen: the study's own evaluation of every set"),
+                ("confirmed", "full_acc_mean_own",
+                 f"confirmed: the screen's best ({best}) under the full protocol, "
+                 f"{describe(own)}")]
     metrics = [("own architecture", "full_acc_mean_own", f"full protocol: {describe(own)}")]
     if results.finished["model"].nunique() > 1:  # sets matched with different networks:
         # also each architecture every set was evaluated on
