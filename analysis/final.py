@@ -10,8 +10,8 @@ difference B - A in percentage points with its 95% Student-t confidence interval
   the same random networks, batches and evaluation networks wherever the configuration does
   not change them (common random numbers), so the noise they share cancels in their
   difference. A trial of A pairs with a trial of B when both have the same seed and the same
-  value in every other config column that varies among the finished trials (the study's
-  other factors); run bookkeeping (trial_id, device, status, accuracies, times, paths) does
+  value in every other config column that varies within a level (the study's other
+  factors); run bookkeeping (trial_id, device, status, accuracies, times, paths) does
   not count, and a key held by two trials of one level pairs neither. With at least
   MIN_PAIRS pairs: the paired t-test over the pairs' differences (scipy.stats.ttest_rel),
   checked by the Wilcoxon signed-rank test (scipy.stats.wilcoxon; n/a when every difference
@@ -61,12 +61,20 @@ def final_values(results: common.Results, factor: str, metric: str) -> dict:
 
 def pairing_keys(results: common.Results, factor: str, metric: str) -> dict:
     """Level -> each trial's pairing key, in final_values' order: its seed and its value of
-    every other config column that varies among the analysed trials. Trials of two levels
-    with the same key differ only in the factor and ran on the same random numbers."""
+    every other config column that varies within a level (the study's other factors). Trials
+    of two levels with the same key differ only in the factor and ran on the same random
+    numbers. A column constant within every level is part of what the levels are (e.g. the
+    iterations of a level 'none, 250 iterations'): it cannot split pairs."""
     frame = analysed(results, metric)
+    levels = frame[factor].map(common.level_of)
+
+    def varies_within_a_level(column: str) -> bool:
+        values = pd.DataFrame({"level": levels, "value": frame[column].map(common.level_of)})
+        return bool((values.groupby("level")["value"].nunique(dropna=False) > 1).any())
+
     others = [c for c in frame.columns
               if c not in BOOKKEEPING | {factor, "seed"} and "acc_" not in c  # acc_*, full_acc_*
-              and frame[c].map(common.level_of).nunique(dropna=False) > 1]
+              and varies_within_a_level(c)]
     # seed stays in the key when it is the factor itself: its levels then never pair
     columns = ["seed", *others]
     return {level: [tuple(map(common.level_of, key))

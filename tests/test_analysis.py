@@ -430,6 +430,32 @@ def test_trials_that_do_not_pair_get_welch(tmp_path):
     assert not any("paired t-tests" in note for note in section.notes)
 
 
+def test_columns_that_only_tell_levels_apart_do_not_split_pairs(tmp_path):
+    """Levels made of several columns (none at 4 and at 12 iterations, curvature at λ 1e-3):
+    each such column is constant within a level, so the trials pair by seed alone; by
+    `hessian`, iterations varies within `none` and keeps its two kinds of trial apart."""
+    runs = {"none": ("none", 0.0, 4), "none, 12 iterations": ("none", 0.0, 12),
+            "curvature": ("curvature", 1e-3, 4)}
+    trials = [{"trial_id": f"{hessian}_{iterations}_{seed}", "status": "TERMINATED",
+               "iterations": iterations, "acc": {iterations: 0.5 + 0.01 * seed},
+               "config": {"hessian": hessian, "hessian_weight": weight,
+                          "iterations": iterations, "seed": seed},
+               "losses": lambda i: [1.0] * CLASSES}
+              for hessian, weight, iterations in runs.values() for seed in range(3)]
+    study = {"name": "terms", "kind": "grid", "factors": ["hessian"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"}], "repeats": 3}
+    results = common.load(write_results(tmp_path / "terms", study, trials))
+    results.trials["term"] = [next(term for term, run in runs.items()
+                                   if run == (h, w, i)) for h, w, i in
+                              results.trials[["hessian", "hessian_weight", "iterations"]]
+                              .itertuples(index=False)]
+    keys = final.pairing_keys(results, "term", "acc_mean")
+    assert keys == {term: [(s,) for s in range(3)] for term in sorted(runs)}
+    results.trials.drop(columns="term", inplace=True)
+    by_mode = final.pairing_keys(results, "hessian", "acc_mean")
+    assert sorted(by_mode["none"]) == sorted((s, i) for i in (4, 12) for s in range(3))
+
+
 def test_ci_widths_paired_narrower_than_unpaired(crn_results):
     widths = final.ci_widths(crn_results, "init", "noise", "real")
     pairs = [(crn_accuracy("noise", m, s) * 100, crn_accuracy("real", m, s) * 100)
