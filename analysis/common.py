@@ -162,6 +162,14 @@ def label(level) -> str:
     return str(level)
 
 
+def hessian_term(frame: pd.DataFrame) -> pd.Series:
+    """Each trial's higher-order term as one label: none, hvp, curvature (gauss_newton) or
+    curvature (exact)."""
+    return pd.Series([f"{mode} ({kind})" if mode == "curvature" else mode
+                      for mode, kind in zip(frame["hessian"], frame["hessian_curvature"])],
+                     index=frame.index, dtype=object)
+
+
 def level_colours(results: Results, factor: str) -> dict:
     """Same level, same colour in every plot: sorted levels of all trials (any status) map
     in order onto a qualitative colormap, whatever subset a plot shows."""

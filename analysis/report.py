@@ -1,5 +1,6 @@
 """The whole analysis in one go: for each factor, accuracy curves, final accuracy with
-significance tests, per-class matching loss and the image montage; for a search, parameter
+significance tests, accuracy against distillation seconds, per-class matching loss and the
+image montage; for a search, parameter
 importance and the λ scatter; the Pareto front for two objectives; then report.md in --out
 with the study's description, every table behind the plots, links to the PNGs and a
 per-trial table (also trials.csv).
@@ -12,13 +13,14 @@ import pandas as pd
 
 from analysis import common
 from analysis.class_loss import class_loss
+from analysis.cost import cost
 from analysis.curves import curves
 from analysis.final import final
 from analysis.montage import montage
 from analysis.pareto import pareto
 from analysis.search import search
 
-PER_FACTOR = (curves, final, class_loss, montage)
+PER_FACTOR = (curves, final, cost, class_loss, montage)
 ERROR_CHARS = 120  # enough to recognise an error; the full text is in trials.parquet
 
 

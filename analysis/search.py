@@ -9,7 +9,8 @@
    condition is scored among the trials that meet it (a second group of bars), since the
    other trials have no value for it.
 2. λ (hessian_weight, log x axis; symmetric-log when some λ are 0) against final accuracy,
-   one dot per finished trial coloured by hessian mode.
+   one panel per model, one dot per finished trial coloured by its term (search.py's
+   lambda_accuracy also draws a grid sweep's means with 95% CIs per λ).
 
 Writes importance.png/.csv and lambda_accuracy.png/.csv. For a grid study it says "not a
 search" and writes nothing.
@@ -148,33 +149,51 @@ def importance(results: common.Results, out: Path) -> common.Section:
 
 
 def lambda_accuracy(results: common.Results, out: Path, metric: str) -> common.Section:
+    """One panel per model: each trial's final accuracy against its λ, coloured by term; where
+    a term ran some λ more than once (a grid sweep over seeds), its mean with 95% CI per λ."""
     section = common.Section("λ (hessian_weight) vs final accuracy")
     trials = results.finished.dropna(subset=[metric])
     if trials["hessian_weight"].nunique() < 2:
         section.notes.append("λ (hessian_weight) takes one value here: nothing to scatter.")
         return section
-    colours = common.level_colours(results, "hessian")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for mode, rows in common.by_level(trials, "hessian"):
-        ax.scatter(rows["hessian_weight"], common.in_units(rows, metric), color=colours[mode],
-                   label=f"{common.label(mode)} (n={len(rows)})", alpha=0.8)
+    trials = trials.assign(term=common.hessian_term(trials),
+                           accuracy=common.in_units(trials, metric))
+    terms = common.levels(trials, "term")
+    colours = dict(zip(terms, plt.get_cmap("tab10").colors))
+    models = common.levels(trials, "model")
+    fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4.5), squeeze=False,
+                             sharey=True)
     positive = trials["hessian_weight"][trials["hessian_weight"] > 0]
-    if positive.empty:
-        ax.set_xscale("linear")
-    elif len(positive) < len(trials):
-        # log scale with a linear stretch near 0 so λ = 0 trials stay on the plot
-        ax.set_xscale("symlog", linthresh=float(positive.min()))
-    else:
-        ax.set_xscale("log")
-    ax.set_xlabel(f"λ, hessian_weight ({ax.get_xscale()} scale)")
-    ax.set_ylabel(f"final {common.metric_label(metric)}")
-    ax.set_title(f"{results.name}: λ vs final accuracy, one dot per finished trial")
-    ax.legend(title="hessian")
-    ax.grid(alpha=0.3)
+    rows = []
+    for ax, (model, of_model) in zip(axes[0], common.by_level(trials, "model")):
+        for term, of_term in common.by_level(of_model, "term"):
+            ax.scatter(of_term["hessian_weight"], of_term["accuracy"], color=colours[term],
+                       alpha=0.5, s=16, label=f"{term} (n={len(of_term)})")
+            cis = {weight: common.ci95(at["accuracy"])
+                   for weight, at in of_term.groupby("hessian_weight")}
+            rows += [{"model": model, "term": term, "λ": weight, "n": ci.n, "mean %": ci.mean,
+                      "95% CI ± %": ci.half} for weight, ci in cis.items()]
+            if max(ci.n for ci in cis.values()) > 1:
+                ax.errorbar(list(cis), [ci.mean for ci in cis.values()],
+                            yerr=[0 if math.isnan(ci.half) else ci.half for ci in cis.values()],
+                            color=colours[term], marker="o", capsize=4)
+        if positive.empty:
+            ax.set_xscale("linear")
+        elif len(positive) < len(trials):
+            # log scale with a linear stretch near 0 so λ = 0 trials stay on the plot
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
+        else:
+            ax.set_xscale("log")
+        ax.set_xlabel(f"λ, hessian_weight ({ax.get_xscale()} scale)")
+        ax.set_title(f"{common.label(model)}")
+        ax.legend(title="term")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel(f"final {common.metric_label(metric)}")
+    fig.suptitle(f"{results.name}: λ vs final accuracy; dots: trials, lines: mean with 95% CI")
+    fig.tight_layout()
     section.images.append(common.save_figure(fig, out / "lambda_accuracy.png"))
-    table = trials[["trial_id", "hessian", "hessian_weight"]].assign(
-        **{"accuracy %": common.in_units(trials, metric)}).sort_values("hessian_weight")
-    section.tables.append(common.Table("lambda_accuracy", "λ and final accuracy per trial", table))
+    section.tables.append(common.Table("lambda_accuracy", "Final accuracy per model, term and λ",
+                                       pd.DataFrame(rows)))
     return section
 
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-from analysis import class_loss, common, curves, final, montage, pareto, report, search
+from analysis import class_loss, common, cost, curves, final, montage, pareto, report, search
 from raygm import records
 from raygm.export import arrow_type
 
@@ -489,3 +489,42 @@ def test_montage_shows_the_last_or_the_initial_grid(grid_results, tmp_path):
     assert list(final_rows["iteration"]) == [4, 4] and list(initial["iteration"]) == [0, 0]
     assert all(p.name == "grid_iter00000.png" for p in initial["grid"])
     assert (tmp_path / "montage_model_initial.png").stat().st_size > 0
+
+
+def test_cost_sets_each_levels_accuracy_against_its_distillation_seconds(grid_results, tmp_path):
+    section = cost.cost(common.load(grid_results), "model", tmp_path)
+    table = section.tables[0].frame.set_index("model")
+    for model in ("ConvNet", "MLP"):  # MLP seed 3 failed: it does not count
+        seconds = [4 * (1 + 0.1 * seed) for seed in range(3)]
+        assert table.loc[model, "n"] == 3
+        assert table.loc[model, "distillation s"] == pytest.approx(np.mean(seconds))
+        assert table.loc[model, "s 95% CI ±"] == pytest.approx(
+            stats.t.ppf(0.975, 2) * np.std(seconds, ddof=1) / math.sqrt(3))
+        assert table.loc[model, "mean %"] == pytest.approx(100 * np.mean(GRID_FINAL[model][:3]))
+    assert_pngs(tmp_path, ["cost_model.png"])
+
+
+def test_a_lambda_sweep_gets_a_mean_and_interval_per_term_and_lambda(tmp_path):
+    """Curvature at λ 1e-3 and 1e-2 and none, 3 seeds each, on two models."""
+    def accuracy(model, weight, seed):
+        return 0.6 + 0.1 * (model == "MLP") + 3 * weight + 0.01 * seed
+
+    runs = [("none", 0.0), ("curvature", 1e-3), ("curvature", 1e-2)]
+    trials = [{"trial_id": f"{model}_{mode}_{weight}_{seed}", "status": "TERMINATED",
+               "iterations": 4, "acc": {4: accuracy(model, weight, seed)},
+               "config": {"model": model, "hessian": mode, "hessian_weight": weight,
+                          "seed": seed},
+               "losses": lambda i: [1.0] * CLASSES}
+              for model in ("ConvNet", "MLP") for mode, weight in runs for seed in range(3)]
+    study = {"name": "sweep", "kind": "grid", "factors": ["model", "hessian", "hessian_weight"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"}], "repeats": 3}
+    results = common.load(write_results(tmp_path / "sweep", study, trials))
+    section = search.lambda_accuracy(results, tmp_path, "acc_mean")
+    table = section.tables[0].frame
+    assert len(table) == 6 and set(table["n"]) == {3}
+    row = table[(table.model == "MLP") & (table.term == "curvature (gauss_newton)")
+                & (table["λ"] == 1e-2)].iloc[0]
+    assert row["mean %"] == pytest.approx(100 * np.mean([accuracy("MLP", 1e-2, s)
+                                                         for s in range(3)]))
+    assert row["95% CI ± %"] == pytest.approx(stats.t.ppf(0.975, 2) * 1.0 / math.sqrt(3))
+    assert_pngs(tmp_path, ["lambda_accuracy.png"])
