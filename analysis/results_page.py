@@ -18,46 +18,96 @@ import argparse
 import itertools
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
-from analysis import common, final
+from analysis import common, final, search
 from analysis.class_loss import class_loss
+from analysis.cost import cost
 from analysis.curves import curves
 from analysis.montage import montage
+
+
+def hessian_levels(trials: pd.DataFrame) -> pd.Series:
+    """A Hessian study's levels: each trial's term (common.hessian_term); `none` run for as
+    many iterations as the terms is `none`, `none` run longer (given the terms' seconds) is
+    `none, <K> iterations`."""
+    term = common.hessian_term(trials)
+    with_term = trials.loc[term != "none", "iterations"]
+    base = with_term.min() if len(with_term) else trials["iterations"].min()
+    return pd.Series([f"none, {iterations} iterations" if t == "none" and iterations != base
+                      else t for t, iterations in zip(term, trials["iterations"])],
+                     index=trials.index, dtype=object)
 
 
 @dataclass(frozen=True)
 class Question:
     title: str
-    factor: str
-    reference: str  # the level the others are compared with
-    seed: dict[str, float]  # the seed study's numbers (%, single runs, MNIST, ipc 1)
+    factor: str  # the config column the question varies
+    reference: str  # the factor's value the others are compared with
+    # the seed study's numbers (%, single runs, MNIST, ipc 1): level -> %, or per value of
+    # `per` a level -> % mapping
+    seed: dict
     # DC's published numbers (ConvNet, ipc 1) per dataset, where there are some
     published: dict[str, dict[str, float]] = field(default_factory=dict)
     note: str = ""
+    per: str | None = None  # answered apart for each value of this column
+    # the levels compared, from the trials; None: the factor's values. Every level whose
+    # trials all have the reference value is a reference (e.g. none at equal iterations and
+    # none at equal seconds)
+    levels: tuple[str, Callable[[pd.DataFrame], pd.Series]] | None = None
+    columns: tuple[str, ...] = ()  # config or time columns shown per level
+    figures: tuple = (curves, class_loss, montage, partial(montage, initial=True))
 
-    def numbers(self, dataset: str) -> tuple[dict, dict]:
+    @property
+    def column(self) -> str:
+        """The column that holds the levels compared."""
+        return self.levels[0] if self.levels else self.factor
+
+    def numbers(self, dataset: str, part=None) -> tuple[dict, dict]:
         """The seed's numbers (it ran MNIST only) and DC's for this dataset."""
-        return (self.seed if dataset == "MNIST" else {}), self.published.get(dataset, {})
+        seed = self.seed.get(part, {}) if self.per else self.seed
+        return (seed if dataset == "MNIST" else {}), self.published.get(dataset, {})
 
 
+# the seed's one term (ConvNet 83.7 -> 85.6, MLP 57.1 -> 63.6) stands for its claim that a
+# higher-order term helps: it is set against each of raygm's terms
+SEED_TERMS = {"ConvNet": (83.7, 85.6), "MLP": (57.1, 63.6)}
+
+# the most specific question first: a Hessian study also varies the model
 QUESTIONS = {q.factor: q for q in (
-    Question("Which network to match gradients with?", "model", "ConvNet",
-             seed={"ConvNet": 83.7, "MLP": 57.1, "LeNet": 46.2},
-             published={"MNIST": {"ConvNet": 91.7}, "FashionMNIST": {"ConvNet": 70.5}},
-             note="The seed evaluated each set on the network it was matched with; raygm also "
-                  "evaluates every set on ConvNet, which separates the matching network from "
-                  "the network that learns from the 10 images."),
+    Question("Does a higher-order (Hessian) term help?", "hessian", "none",
+             seed={model: {"none": without, "curvature (exact)": with_term,
+                           "curvature (gauss_newton)": with_term, "hvp": with_term}
+                   for model, (without, with_term) in SEED_TERMS.items()},
+             note="The seed's term (vᵀHv with the exact Hessian, v and Hv detached) was a "
+                  "constant, so its gain was run-to-run noise; its with-term number is set "
+                  "against each of raygm's differentiable terms. Each term is compared with "
+                  "`none` at equal iterations and with `none` run longer, for the seconds "
+                  "the terms take (the distillation-seconds column and the cost figure show "
+                  "how equal they came out).",
+             per="model", levels=("term", hessian_levels),
+             columns=("iterations", "hessian_weight", "distill_seconds"),
+             figures=(curves, cost, class_loss, montage)),
     Question("How to initialise the synthetic set?", "init", "noise",
              seed={"noise": 82.6, "real": 80.8, "seed_zeros": 9.5, "seed_ones": 80.3,
                    "seed_half": 76.1},
              note="The seed's black, white and grey were constants set after normalisation "
                   "(raygm's seed_zeros, seed_ones, seed_half); black, white and grey here are "
                   "pixel values."),
+    Question("Which network to match gradients with?", "model", "ConvNet",
+             seed={"ConvNet": 83.7, "MLP": 57.1, "LeNet": 46.2},
+             published={"MNIST": {"ConvNet": 91.7}, "FashionMNIST": {"ConvNet": 70.5}},
+             note="The seed evaluated each set on the network it was matched with; raygm also "
+                  "evaluates every set on ConvNet, which separates the matching network from "
+                  "the network that learns from the 10 images."),
 )}
 
+
+PAGE_ORDER = ("model", "init", "hessian")  # the seed study's order
 VERDICTS = ("holds", "does not hold", "cannot tell at this budget")
 
 
@@ -85,7 +135,7 @@ def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> li
         how = f"{protocol} protocol: {describe(rows)}"
         measured.append((arch, column, how))
     if not measured:
-        return [("own architecture", "acc_mean", "the study's own evaluation (screen)")]
+        return [("screen", "acc_mean", "the study's own evaluation (screen)")]
     trials = results.trials
     trials["full_acc_mean_own"] = [row.get(f"full_acc_mean_{row['model']}", math.nan)
                                    for _, row in trials.iterrows()]
@@ -121,62 +171,92 @@ def budget(results: common.Results, evaluations: pd.DataFrame) -> str:
     cpus = results.study.get("resources", {}).get("cpu", 1)
     seconds = t["wall_seconds"].sum() + (evaluations["seconds_per_model"]
                                          * evaluations["networks"]).sum()
-    per = t.groupby(results.factors[0]).size()
+    per = t.groupby([f for f in results.factors if f in t], dropna=False).size()
     seeds = per.min() if per.min() == per.max() else f"{per.min()}–{per.max()}"
     one = t.iloc[0]
     epochs = one["eval_epochs"] if not pd.isna(one["eval_epochs"]) else "default"
     init = "varied" if "init" in results.factors else one["init"]
-    return (f"{one['dataset']}, ipc {one['ipc']}, {one['iterations']} iterations, batch_real "
+    iterations = "/".join(map(str, sorted(set(t["iterations"]))))
+    points = sorted({"0 and the last" if common.level_of(e) is None else
+                     str([int(i) for i in e]) for e in t["eval_at"]})
+    return (f"{one['dataset']}, ipc {one['ipc']}, {iterations} iterations, batch_real "
             f"{one['batch_real']}, init {init}; {seeds} seeds per configuration (paired: seed "
             f"s of every configuration shares its random streams); screen: "
             f"{one['eval_models']} networks x {epochs} epochs at iterations "
-            f"{[int(i) for i in one['eval_at']]}; {seconds / 3600 * cpus:.1f} core-hours on "
+            f"{' or '.join(points)}; {seconds / 3600 * cpus:.1f} core-hours on "
             f"{results.study.get('machine') or 'an unrecorded machine'} "
             f"({cpus:g} CPU per trial)")
 
 
-def level_rows(results: common.Results, question: Question, metrics: list[tuple]) -> tuple:
+def shown(rows: pd.DataFrame, column: str) -> str:
+    """A per-level column: its one value, or its mean where the trials differ (seconds)."""
+    values = rows[column].dropna()
+    if values.nunique() == 1:
+        return common.label(common.level_of(values.iloc[0]))
+    return f"{values.mean():.0f}" if len(values) else "n/a"
+
+
+COLUMN_NAMES = {"hessian_weight": "λ", "distill_seconds": "distillation s"}
+
+
+def level_rows(results: common.Results, question: Question, metrics: list[tuple],
+               part=None) -> tuple:
     """The question's table, the plain-words lines under it and, per level, the difference
-    to the reference on the first metric: (mean, CI low, CI high) in pp."""
-    factor, ref = question.factor, question.reference
-    seed, published = question.numbers(results.finished["dataset"].iloc[0])
+    to the first reference on the first metric: (mean, CI low, CI high) in pp."""
+    column = question.column
+    finished = results.finished
+    references = [level for level, rows in common.by_level(finished, column)
+                  if (rows[question.factor] == question.reference).all()]
+    seed, published = question.numbers(finished["dataset"].iloc[0], part)
+    first = references[0]
     rows, words, differences = [], [], {}
-    keyed = {metric: (final.final_values(results, factor, metric),
-                      final.pairing_keys(results, factor, metric)) for _, metric, _ in metrics}
-    for level in common.levels(results.finished, factor):
-        said = "n/a"
-        row = {factor: level, "seed study %": seed.get(level, math.nan),
+    keyed = {metric: (final.final_values(results, column, metric),
+                      final.pairing_keys(results, column, metric)) for _, metric, _ in metrics}
+    for level, of_level in common.by_level(finished, column):
+        said = {ref: "n/a" for ref in references}
+        row = {question.factor: level, "seed study %": seed.get(level, math.nan),
                "DC (published) %": published.get(level, math.nan)}
+        row |= {COLUMN_NAMES.get(c, c): shown(of_level, c) for c in question.columns}
+        seed_difference = seed.get(level, math.nan) - seed.get(first, math.nan)
         for label, metric, _ in metrics:
             values, keys = keyed[metric]
             ci = common.ci95(values.get(level, []))
             row[f"raygm, {label} %"] = (f"{ci.mean:.1f} ± {ci.half:.1f} (n={ci.n})"
                                        if ci.n else "n/a")
-            if level == ref or ref not in values or level not in values:
-                row[f"difference to {ref}, {label} (pp)"] = "reference" if level == ref else "n/a"
-                continue
-            test = final.compare(values[ref], values[level],
-                                 *final.matched(values, keys, ref, level))
-            low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
-            row[f"difference to {ref}, {label} (pp)"] = (
-                f"{test['mean difference (pp)']:+.1f} [{low:+.1f}, {high:+.1f}], "
-                f"{test['test']}, p={test['p']:.2g}" + (
-                    f", Wilcoxon p={test['Wilcoxon p']:.2g}"
-                    if not pd.isna(test.get("Wilcoxon p", math.nan)) else ""))
-            if metric == metrics[0][1]:
-                differences[level] = (test["mean difference (pp)"], low, high)
-                seed_difference = seed.get(level, math.nan) - seed.get(ref, math.nan)
-                said = verdict(seed_difference, low, high)
+            for ref in references:
+                heading = f"difference to {ref}, {label} (pp)"
+                if level == ref or ref not in values or level not in values:
+                    row[heading] = "reference" if level == ref else "n/a"
+                    continue
+                test = final.compare(values[ref], values[level],
+                                     *final.matched(values, keys, ref, level))
+                mean, low, high = (test["mean difference (pp)"], test["95% CI low (pp)"],
+                                   test["95% CI high (pp)"])
+                row[heading] = (f"{mean:+.1f} [{low:+.1f}, {high:+.1f}], {test['test']}, "
+                                f"p={test['p']:.2g}" + (
+                                    f", Wilcoxon p={test['Wilcoxon p']:.2g}"
+                                    if not pd.isna(test.get("Wilcoxon p", math.nan)) else ""))
+                if level in references and references.index(level) < references.index(ref):
+                    continue  # said once, from the later reference's side
+                if metric != metrics[0][1] or level in references:  # no claim to judge
+                    words.append(f"- {level} vs {ref} ({label}): {mean:+.1f} pp, 95% CI "
+                                 f"[{low:+.1f}, {high:+.1f}].")
+                    continue
+                if ref == first:
+                    differences[level] = (mean, low, high)
+                said[ref] = verdict(seed_difference, low, high)
                 claim = (f"the seed measured {seed_difference:+.1f} pp (single runs)"
                          if not math.isnan(seed_difference) else "the seed has no number")
                 words.append(f"- **{level} vs {ref}** ({label}): {claim}; raygm measures "
-                             f"{test['mean difference (pp)']:+.1f} pp, 95% CI "
-                             f"[{low:+.1f}, {high:+.1f}]: *{said}*.")
-            else:
-                words.append(f"- {level} vs {ref} ({label}): {test['mean difference (pp)']:+.1f}"
-                             f" pp, 95% CI [{low:+.1f}, {high:+.1f}].")
-        rows.append(row | {"verdict on the seed's claim": "reference" if level == ref else said})
-    # the seed's other orderings: every pair of other levels it has numbers for
+                             f"{mean:+.1f} pp, 95% CI [{low:+.1f}, {high:+.1f}]: "
+                             f"*{said[ref]}*.")
+        row["verdict on the seed's claim"] = "reference" if level == first else said[first]
+        row |= {f"verdict vs {ref}": "reference" if level == ref else said[ref]
+                for ref in references[1:]}
+        if level in references[1:]:
+            row["verdict on the seed's claim"] = "n/a"
+        rows.append(row)
+    # the seed's other orderings: every pair of other levels it has different numbers for
     label, metric, _ = metrics[0]
     values, keys = keyed[metric]
     where = {}
@@ -189,8 +269,10 @@ def level_rows(results: common.Results, question: Question, metrics: list[tuple]
         words.insert(0, "- The seed's own numbers lie " + "; ".join(
             f"{side} raygm's 95% CI for {', '.join(levels)}" for side, levels in where.items())
             + f" ({label}).")
-    others = [level for level in values if level != ref and level in seed]
+    others = [level for level in values if level != first and level in seed]
     for a, b in itertools.combinations(others, 2):
+        if seed[a] == seed[b]:
+            continue
         test = final.compare(values[a], values[b], *final.matched(values, keys, a, b))
         low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
         words.append(f"- **{b} vs {a}** ({label}): the seed measured {seed[b] - seed[a]:+.1f} pp; "
@@ -208,33 +290,64 @@ class Answer:
     study: str
     text: str
     differences: dict
+    sweep: bool = False  # a λ sweep ahead of the question's study, not an answer
 
 
-def study_section(folder: Path, out: Path) -> Answer | None:
+def study_sections(folder: Path, out: Path) -> list[Answer]:
+    """The study's answer: one per value of the question's `per` column; a Hessian study
+    that runs several λ per term is the sweep that chooses them."""
     results = common.load(folder)
-    question = QUESTIONS.get(results.factors[0] if results.factors else None)
+    question = next((q for q in QUESTIONS.values() if q.factor in results.factors), None)
     if question is None:
-        return None
+        return []
     evaluations = pd.read_parquet(folder / "evaluations.parquet")
     evaluations = evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
+    if question.levels and (results.finished.groupby(
+            [common.hessian_term(results.finished), "model"])["hessian_weight"].nunique() > 1).any():
+        return [sweep_section(results, question, evaluations, out)]
+    parts = common.levels(results.finished, question.per) if question.per else [None]
+    return [part_section(results, question, evaluations, out, part) for part in parts]
+
+
+def restricted(results: common.Results, question: Question, part) -> common.Results:
+    """The trials of one part (all when None), with the question's derived levels."""
+    trials = results.trials
+    if part is not None:
+        trials = trials[trials[question.per].map(common.level_of) == part]
+    trials = trials.copy()
+    iterations = results.iterations[results.iterations["trial_id"].isin(trials["trial_id"])].copy()
+    if question.levels:
+        name, levels_of = question.levels
+        trials[name] = levels_of(trials)
+        iterations[name] = iterations["trial_id"].map(dict(zip(trials["trial_id"], trials[name])))
+    return replace(results, trials=trials, iterations=iterations)
+
+
+def part_section(results: common.Results, question: Question, evaluations: pd.DataFrame,
+                 out: Path, part) -> Answer:
+    results = restricted(results, question, part)
+    evaluations = evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
     metrics = with_confirmations(results, evaluations)
-    table, words, differences = level_rows(results, question, metrics)
-    figures = out / "results" / results.name
+    table, words, differences = level_rows(results, question, metrics, part)
+    where = f"results/{results.name}/" + (f"{part}/" if part is not None else "")
+    figures = out / where
     figures.mkdir(parents=True, exist_ok=True)
-    sections = [final.final(results, question.factor, figures, metric) for _, metric, _ in metrics]
-    sections += [analyse(results, question.factor, figures)
-                 for analyse in (curves, class_loss, montage)]
-    sections.append(montage(results, question.factor, figures, initial=True))
+    column = question.column
+    sections = [final.final(results, column, figures, metric) for _, metric, _ in metrics]
+    sections += [analyse(results, column, figures) for analyse in question.figures]
     common.write(sections, figures)
     launched = results.study.get("launched") or {}
     command = " ".join(["raygm study launch", str(launched.get("study_file")),
                         *(f"--set '{o}'" for o in launched.get("overrides") or [])])
     one = results.finished.iloc[0]
+    iterations = results.finished["iterations"].min()
     limits = (f"DC distils for 1000 iterations with batch_real 256 and evaluates 20 networks "
-              f"per set; at {one['iterations']} iterations and batch_real {one['batch_real']} "
+              f"per set; at {iterations} iterations and batch_real {one['batch_real']} "
               "this budget cannot tell whether the differences grow or shrink with longer "
               "distillation, only what they are at this length.")
-    parts = [f"## {question.title} (`{results.name}`, {results.trials['dataset'].iloc[0]})",
+    dataset = one["dataset"]
+    title = question.title + (f" On {part}" if part is not None else "")
+    parts = [f"## {title} (`{results.name}`, {dataset})",
              f"Budget: {budget(results, evaluations)}."
              + (f" Launched as `{command}`." if launched.get("study_file") else ""),
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
@@ -245,11 +358,33 @@ def study_section(folder: Path, out: Path) -> Answer | None:
     for section in sections:
         if not section.title.startswith("Final"):  # the others' tables are in the CSVs
             section = replace(section, tables=[])
-        parts.append(common.section_markdown(section, level=3,
-                                             images_in=f"results/{results.name}/"))
-    dataset = results.trials["dataset"].iloc[0]
+        parts.append(common.section_markdown(section, level=3, images_in=where))
     return Answer(question, dataset, results.name, "\n\n".join(p for p in parts if p) + "\n",
                   differences)
+
+
+def sweep_section(results: common.Results, question: Question, evaluations: pd.DataFrame,
+                  out: Path) -> Answer:
+    """A short λ sweep: accuracy against λ per model and term, and the λ it chooses (the
+    best screen mean of each term); too few seeds to answer the question itself."""
+    figures = out / "results" / results.name
+    figures.mkdir(parents=True, exist_ok=True)
+    section = search.lambda_accuracy(results, figures, "acc_mean")
+    common.write([section], figures)
+    table = section.tables[0].frame
+    best = (table[table["term"] != "none"].sort_values("mean %")
+            .groupby(["model", "term"], sort=True).last())
+    chosen = [f"- {model}, {term}: λ = {row['λ']:g} ({row['mean %']:.1f} %, n={row['n']})"
+              for (model, term), row in best.iterrows()]
+    dataset = results.finished["dataset"].iloc[0]
+    text = "\n\n".join([
+        f"## {question.title} The λ sweep (`{results.name}`, {dataset})",
+        f"Budget: {budget(results, evaluations)}.",
+        "Each term runs at the λ with the best mean screen accuracy here; with this few seeds "
+        "and iterations the sweep only ranks λ roughly, it does not answer the question:",
+        "\n".join(chosen),
+        common.section_markdown(section, level=3, images_in=f"results/{results.name}/")])
+    return Answer(question, dataset, results.name, text + "\n", {}, sweep=True)
 
 
 def carry_over(answers: list[Answer]) -> str:
@@ -257,7 +392,7 @@ def carry_over(answers: list[Answer]) -> str:
     reference point the same way? (yes: both CIs exclude 0 on the same side; no: on opposite
     sides; else cannot tell at this budget)."""
     parts = []
-    for question in QUESTIONS.values():
+    for question in (q for q in QUESTIONS.values() if not q.per):
         mine = [a for a in answers if a.question is question]
         base = next((a for a in mine if a.dataset == "MNIST"), None)
         for other in (a for a in mine if a.dataset != "MNIST"):
@@ -297,7 +432,8 @@ trials do not pair.
 
 def page(results_root: Path, out: Path) -> Path:
     folders = sorted(p.parent for p in results_root.glob("*/study.json"))
-    answers = [a for a in (study_section(folder, out) for folder in folders) if a]
+    answers = sorted((a for folder in folders for a in study_sections(folder, out)),
+                     key=lambda a: (PAGE_ORDER.index(a.question.factor), not a.sweep, a.study))
     text = "\n".join([HEAD, *[a.text for a in answers], carry_over(answers)]) if answers else \
         HEAD + f"\nNo study under `{results_root}` answers one of the questions yet.\n"
     out.mkdir(parents=True, exist_ok=True)

@@ -203,3 +203,91 @@ def test_a_partly_confirmed_study_is_answered_by_its_screen(tmp_path):
     assert table["real"][column["difference to noise, confirmed (pp)"]].startswith(f"{real:+.1f} [")
     assert table["black"][column["difference to noise, confirmed (pp)"]] == "n/a"
     assert "final_init_full_acc_mean_own.png" in text and "montage_init_initial.png" in text
+
+
+# Hessian study: per model, none at 4 and at 12 iterations (the terms' seconds) and three
+# terms at 4; on MLP every term beats none at 4 iterations by 3 points, none at 12 beats
+# them by 2 more; on ConvNet nothing moves
+TERMS = {"none": ("none", "gauss_newton", 0.0, 4), "none, 12 iterations": ("none", "gauss_newton", 0.0, 12),
+         "curvature (exact)": ("curvature", "exact", 1e-3, 4),
+         "curvature (gauss_newton)": ("curvature", "gauss_newton", 1e-3, 4),
+         "hvp": ("hvp", "gauss_newton", 1e-5, 4)}
+GAIN = {"MLP": {"none": 0.0, "none, 12 iterations": 0.05}, "ConvNet": {}}
+
+
+def hessian_accuracy(model, term, seed):
+    gain = GAIN[model].get(term, 0.03 if model == "MLP" else 0.0)
+    return 0.6 + 0.2 * (model == "ConvNet") + gain + shift(seed) + jitter("noise", seed,
+                                                                          len(term))
+
+
+def write_hessian_study(results, name, weights=(None,)):
+    trials = [{"trial_id": f"{model}_{term}_{weight}_{s}".replace(" ", "_"),
+               "config": {"model": model, "hessian": mode, "hessian_curvature": kind,
+                          "hessian_weight": weight or w, "iterations": iterations, "seed": s},
+               "status": "TERMINATED", "iterations": iterations,
+               "distill_seconds": 12.0 + s if mode != "none" or iterations == 12 else 4.0 + s,
+               "acc": {iterations: hessian_accuracy(model, term, s) + (weight or 0)},
+               "losses": lambda i: [1.0] * 10}
+              for model in GAIN for term, (mode, kind, w, iterations) in TERMS.items()
+              for weight in (weights if mode != "none" else (None,)) for s in SEEDS]
+    study = {"name": name, "kind": "grid",
+             "factors": ["model", "hessian", "hessian_curvature", "hessian_weight", "iterations"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"}], "repeats": 5,
+             "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU"}
+    folder = write_results(results / name, study, trials)
+    pq.write_table(pa.Table.from_pylist([], schema=pa.schema(
+        [("trial_id", pa.string()), ("protocol", pa.string()), ("arch", pa.string()),
+         ("model", pa.string()), ("epochs", pa.int64()), ("networks", pa.int64()),
+         ("augment", pa.string()), ("acc_mean", pa.float64()),
+         ("seconds_per_model", pa.float64())])), folder / "evaluations.parquet")
+
+
+def question_table(text, heading):
+    part = text[text.index(heading):]
+    header = next(line for line in part.splitlines() if line.startswith("| hessian |"))
+    names = [c.strip() for c in header.split("|")[2:-1]]
+    lines = part[part.index(header):].split("\n\n")[0].splitlines()[2:]
+    return {line.split("|")[1].strip(): dict(zip(names, (c.strip() for c in line.split("|")[2:-1])))
+            for line in lines}
+
+
+def test_the_page_answers_the_hessian_question_per_model_at_equal_iterations_and_seconds(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    write_hessian_study(results, "hessian_test")
+    path = results_page.page(results, tmp_path / "docs")
+    text = path.read_text()
+    mlp = question_table(text, "Does a higher-order (Hessian) term help? On MLP")
+    convnet = question_table(text, "Does a higher-order (Hessian) term help? On ConvNet")
+    assert set(mlp) == set(TERMS)
+    exact = mlp["curvature (exact)"]
+    # the seed's MLP claim (57.1 -> 63.6) holds at equal iterations, not at equal seconds
+    assert exact["seed study %"] == "63.6" and mlp["none"]["seed study %"] == "57.1"
+    assert exact["difference to none, screen (pp)"].startswith("+3.0 [")
+    assert "paired t-test (n=5 pairs)" in exact["difference to none, screen (pp)"]
+    assert exact["verdict on the seed's claim"] == "holds"
+    assert exact["verdict vs none, 12 iterations"] == "does not hold"
+    assert exact["difference to none, 12 iterations, screen (pp)"].startswith("-2.0 [")
+    assert (exact["iterations"], exact["λ"]) == ("4", "0.001")
+    assert mlp["none, 12 iterations"]["distillation s"] == "14"  # 12 + mean seed 2
+    assert convnet["hvp"]["verdict on the seed's claim"] == "cannot tell at this budget"
+    for figure in ("final_term.png", "cost_term.png", "curves_term.png"):
+        assert f"(results/hessian_test/MLP/{figure})" in text
+    for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
+        assert (path.parent / image).stat().st_size > 0, image
+    assert "Does it carry over?" not in text
+
+
+def test_a_lambda_sweep_chooses_each_terms_best_lambda(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    write_hessian_study(results, "hessian_sweep_test", weights=(0.001, 0.01))
+    text = results_page.page(results, tmp_path / "docs").read_text()
+    assert "The λ sweep (`hessian_sweep_test`, MNIST)" in text
+    # accuracy grows with λ in this sweep: every term chooses 0.01
+    for model in GAIN:
+        for term in ("curvature (exact)", "curvature (gauss_newton)", "hvp"):
+            assert f"- {model}, {term}: λ = 0.01 (" in text
+    assert "(results/hessian_sweep_test/lambda_accuracy.png)" in text
+    assert "verdict" not in text.split("The λ sweep")[1]
