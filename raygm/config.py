@@ -12,12 +12,13 @@ from typing import Any, get_args, get_origin, get_type_hints
 import types
 from types import SimpleNamespace
 
-from .augment import AUGMENTATIONS
+from .augment import AUGMENTATIONS, DSA_STRATEGIES
 from .data import DATASETS
 from .higher_order import HESSIAN_CURVATURES, HESSIAN_MODES, needs_real_graph
 from .init import INITS
 from .matching import DISTANCES, PRECISIONS
-from .models import ACTIVATIONS, EXECUTIONS, MODELS, NORMS, POOLINGS, ModelConfig
+from .models import (ACTIVATIONS, EXECUTIONS, MODEL_SETTINGS, MODELS, NORMS, POOLINGS,
+                     ModelConfig)
 
 # Each choice field's allowed values come from the registry where it is implemented.
 EVAL_AUGMENTS = ("auto", *AUGMENTATIONS)
@@ -93,6 +94,11 @@ class RunConfig:
                                                  "choices": INITS})
     distance: str = field(default="ours", metadata={"help": "gradient distance",
                                                     "choices": DISTANCES})
+    dsa: str = field(default="none", metadata={
+        "help": "differentiable siamese augmentation (Zhao & Bilen 2021): none, or groups "
+                f"joined by _ from {', '.join(DSA_STRATEGIES)}, e.g. "
+                "color_crop_cutout_scale_rotate (DSA's for digits); a class's real and "
+                "synthetic images get the same augmentation, and evaluation trains with it"})
     iterations: int = field(default=1000, metadata={"help": "distillation iterations"})
     outer_loop: int | None = field(default=None, metadata={
         "help": "synthetic updates per iteration (default by ipc, as in DC)"})
@@ -171,6 +177,14 @@ class RunConfig:
         for name in ("lr_img", "lr_net", "eval_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, getattr(self, name), "a number > 0")
+        if self.dsa != "none":
+            groups = self.dsa.split("_")
+            if not set(groups) <= set(DSA_STRATEGIES) or len(set(groups)) < len(groups):
+                raise ConfigError("dsa", self.dsa, "none, or distinct groups joined by _ from "
+                                  + ", ".join(DSA_STRATEGIES))
+            if "flip" in groups and DATASETS[self.dataset].digits:
+                raise ConfigError("dsa", self.dsa, f"groups without flip for {self.dataset}: "
+                                  "a flipped digit is another symbol")
         if not self.hessian_weight >= 0:
             raise ConfigError("hessian_weight", self.hessian_weight, "a number >= 0")
         if not 0 <= self.momentum_img < 1:
@@ -213,6 +227,16 @@ class RunConfig:
                 if getattr(self, name) is not None:
                     raise ConfigError(name, getattr(self, name),
                                       "unset when eval_models is 0 (nothing is evaluated)")
+        # A network setting none of the run's networks reads would make a grid over it run
+        # copies of one trial.
+        built = {self.model, *self.eval_architectures}
+        for setting in fields(ModelConfig):
+            name = f"net_{setting.name}"
+            readers = [m for m in MODELS if setting.name in MODEL_SETTINGS[m]]
+            if getattr(self, name) != getattr(default, name) and not built & set(readers):
+                raise ConfigError(name, getattr(self, name),
+                                  f"{getattr(default, name)} unless model or eval_archs "
+                                  f"include a network that reads it: {', '.join(readers)}")
 
     # Derived settings: properties, so a config never holds two versions of one fact.
     @property
@@ -241,9 +265,22 @@ class RunConfig:
 
     @property
     def eval_augmentation(self) -> str:
+        """auto: DSA's when the run matches with DSA, else DC's for MNIST-like data at
+        ipc <= 10, else none."""
         if self.eval_augment != "auto":
             return self.eval_augment
+        if self.dsa != "none":
+            return "dsa"
         return "dc" if self.dataset in ("MNIST", "FashionMNIST") and self.ipc <= 10 else "none"
+
+    @property
+    def dsa_strategy(self) -> str:
+        """The run's DSA groups; with dsa none, DSA's default for the dataset (for
+        eval_augment dsa)."""
+        if self.dsa != "none":
+            return self.dsa
+        return "color_crop_cutout_scale_rotate" if DATASETS[self.dataset].digits else \
+            "color_crop_cutout_flip_scale_rotate"
 
     @property
     def eval_train_epochs(self) -> int:

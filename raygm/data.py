@@ -25,6 +25,7 @@ class DatasetSpec:
     std: tuple[float, ...]
     files: tuple[str, ...]        # expected under the data directory
     num_classes: int
+    digits: bool = False          # digits are not flipped (DSA's augmentation)
 
 
 def _idx_files(folder: str) -> tuple[str, ...]:
@@ -33,11 +34,13 @@ def _idx_files(folder: str) -> tuple[str, ...]:
 
 
 DATASETS = Choices("dataset", {
-    "MNIST": DatasetSpec(torchvision.datasets.MNIST, (0.1307,), (0.3081,), _idx_files("MNIST"), 10),
+    "MNIST": DatasetSpec(torchvision.datasets.MNIST, (0.1307,), (0.3081,), _idx_files("MNIST"), 10,
+                         digits=True),
     "FashionMNIST": DatasetSpec(torchvision.datasets.FashionMNIST, (0.2861,), (0.3530,),
                                 _idx_files("FashionMNIST"), 10),
     "SVHN": DatasetSpec(torchvision.datasets.SVHN, (0.4377, 0.4438, 0.4728),
-                        (0.1980, 0.2010, 0.1970), ("train_32x32.mat", "test_32x32.mat"), 10),
+                        (0.1980, 0.2010, 0.1970), ("train_32x32.mat", "test_32x32.mat"), 10,
+                        digits=True),
     "CIFAR10": DatasetSpec(torchvision.datasets.CIFAR10, (0.4914, 0.4822, 0.4465),
                            (0.2023, 0.1994, 0.2010), tuple(f"cifar-10-batches-py/{f}" for f in (
                                *[f"data_batch_{i}" for i in range(1, 6)], "test_batch",

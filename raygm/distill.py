@@ -13,13 +13,15 @@ from torch import nn
 
 from .config import ConfigError, RunConfig
 from .data import RealData
-from .evaluate import evaluate_synthetic, train_epochs
+from .augment import DSA
+from .evaluate import evaluate_synthetic
 from .higher_order import higher_order_term, needs_real_graph
 from .init import init_synthetic, synthetic_labels
 from .matching import PRECISIONS, class_gradient, match_loss, resolve_precision
 from .models import build_model, compiled, has_batchnorm
 from . import streams
 from .records import EvaluationRecord, IterationRecord
+from .training import train_epochs
 
 
 def resolve_device(name: str) -> torch.device:
@@ -63,6 +65,11 @@ class Distillation:
                                config.net).to(self.device)
         self.compiled_net = compiled(self.net, config.execution)
         self.batchnorm = has_batchnorm(self.net)
+        # DSA: a class's real and synthetic images alike for matching, each synthetic image
+        # its own way when the network trains on them (as DSA's code)
+        self.dsa, self.train_augment = ((DSA(config.dsa, same_on_batch=True),
+                                         DSA(config.dsa, same_on_batch=False))
+                                        if config.dsa != "none" else (None, None))
 
     def fresh_network(self) -> nn.Module:
         """The network, re-initialised in place exactly as a newly built one would be, from
@@ -87,6 +94,7 @@ class Distillation:
         net = self.fresh_network()
         real_stream = streams.generator(c.seed, "real", self.iteration)
         inner_stream = streams.generator(c.seed, "inner", self.iteration)
+        dsa_stream = streams.generator(c.seed, "dsa", self.iteration)
         torch.manual_seed(streams.stream_seed(c.seed, "step", self.iteration))
         params = list(net.parameters())
         opt_net = torch.optim.SGD(params, lr=c.lr_net)
@@ -101,12 +109,14 @@ class Distillation:
             first, higher = [], []
             for k in range(data.num_classes):
                 real = data.sample(k, c.batch_real, real_stream)
+                synthetic = self.images[k * ipc:(k + 1) * ipc]
+                if self.dsa is not None:
+                    real, synthetic = self.dsa.siamese(real, synthetic, dsa_stream)
                 with torch.autocast(self.device.type, self.autocast or torch.float32,
                                     enabled=self.autocast is not None and not real_graph):
                     g_real = class_gradient(net if real_graph else self.compiled_net, real, k,
                                             params, create_graph=real_graph)
-                g_syn = class_gradient(net, self.images[k * ipc:(k + 1) * ipc], k, params,
-                                       create_graph=True)
+                g_syn = class_gradient(net, synthetic, k, params, create_graph=True)
                 first.append(match_loss(g_syn, [g.detach() for g in g_real], c.distance))
                 if c.uses_hessian:
                     higher.append(c.hessian_weight * higher_order_term(
@@ -122,7 +132,7 @@ class Distillation:
             if ol == outer - 1:
                 break
             train_epochs(self.compiled_net, opt_net, self.images.detach(), self.labels, inner,
-                         c.batch_train, generator=inner_stream)
+                         c.batch_train, self.train_augment, generator=inner_stream)
         self.iteration += 1
         first_loss, higher_loss = (first_loss / outer).tolist(), (higher_loss / outer).tolist()
         return IterationRecord(

@@ -5,7 +5,6 @@ import time
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .augment import AUGMENTATIONS
@@ -15,27 +14,7 @@ from .data import RealData
 from .models import build_model, compiled
 from .records import EvaluationRecord
 from .streams import stream_seed
-
-
-def train_epochs(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-                 labels: torch.Tensor, epochs: int, batch_size: int,
-                 augment: Callable | None = None, scheduler=None,
-                 generator: torch.Generator | None = None) -> None:
-    """Plain minibatch SGD epochs over (images, labels), reshuffled every epoch; augment
-    (e.g. dc_augment) transforms each batch."""
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator).to(images.device)
-        for batch in order.split(batch_size):
-            x = images[batch]
-            if augment is not None:
-                x = augment(x, generator=generator)
-            loss = F.cross_entropy(net(x), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+from .training import train_epochs
 
 
 @torch.no_grad()
@@ -74,7 +53,8 @@ def evaluate_network(images: torch.Tensor, labels: torch.Tensor, data: RealData,
         net = compiled(net.to(device), config.execution)
         return train_and_test(net, images.detach(), labels, data, config.eval_train_epochs,
                               config.eval_lr, config.eval_batch,
-                              AUGMENTATIONS[config.eval_augmentation], generator)
+                              AUGMENTATIONS[config.eval_augmentation](config.dsa_strategy),
+                              generator)
 
 
 def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealData,

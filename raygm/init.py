@@ -5,6 +5,7 @@ import torch
 
 from .choices import Choices
 from .data import RealData
+from .selection import herding, kcenter, select
 
 # Each init: (data, ipc, generator) -> normalised images (num_classes * ipc, C, H, W).
 INITS = Choices("init")
@@ -38,6 +39,12 @@ INITS.update({"black": _pixel_constant(0.0), "white": _pixel_constant(1.0),
               "grey": _pixel_constant(0.5),
               "seed_zeros": _normalised_constant(0.0), "seed_ones": _normalised_constant(1.0),
               "seed_half": _normalised_constant(0.5)})
+
+# Coreset selections of real images (DC's herding and k-center baselines): the images whose
+# embedding best matches the class mean (herding) or covers the class (kcenter); the
+# embedding network is trained from the init's random stream (raygm/selection.py).
+INITS.update({"herding": lambda data, ipc, generator: select(herding, data, ipc, generator),
+              "kcenter": lambda data, ipc, generator: select(kcenter, data, ipc, generator)})
 
 
 def synthetic_labels(num_classes: int, ipc: int) -> torch.Tensor:

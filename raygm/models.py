@@ -4,7 +4,7 @@ A network's own settings are a `ModelConfig` (as nanoGPT keeps GPTConfig apart f
 training settings); the run config derives one (`RunConfig.net`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -27,7 +27,7 @@ POOLINGS = Choices("pooling", {"avgpooling": lambda: nn.AvgPool2d(2),
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """ConvNet's variant settings (the other networks have fixed shapes)."""
+    """ConvNet's variant settings (the other networks have fixed shapes: MODEL_SETTINGS)."""
     width: int = 128
     depth: int = 3
     act: str = "relu"
@@ -75,14 +75,29 @@ class ConvNet(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+def _flat_size(net: nn.Module, channels: int, im_size: tuple[int, int]) -> int:
+    """Features per image out of net.features for im_size inputs, found by running one blank
+    image through them (in eval mode, so BatchNorm's running statistics stay untouched)."""
+    net.features.eval()
+    try:
+        with torch.no_grad():
+            return net.features(torch.zeros(1, channels, *im_size)).flatten(1).shape[1]
+    except (RuntimeError, ValueError) as exc:  # a layer needs more pixels than are left
+        raise ValueError(f"{type(net).__name__} cannot take {im_size[0]}x{im_size[1]} images: "
+                         f"too small for its layers ({exc})") from None
+    finally:
+        net.features.train()
+
+
 class LeNet(nn.Module):
     def __init__(self, channels: int, num_classes: int, im_size: tuple[int, int]):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(channels, 6, 5, padding=2 if channels == 1 else 0), nn.ReLU(),
             nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2))
-        self.classifier = nn.Sequential(nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
-                                        nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_classes))
+        self.classifier = nn.Sequential(nn.Linear(_flat_size(self, channels, im_size), 120),
+                                        nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                                        nn.Linear(84, num_classes))
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))
@@ -101,7 +116,7 @@ class AlexNet(nn.Module):
             if pool:
                 layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(192 * 4 * 4, num_classes)
+        self.fc = nn.Linear(_flat_size(self, channels, im_size), num_classes)
 
     def forward(self, x):
         return self.fc(self.features(x).flatten(1))
@@ -120,7 +135,7 @@ class VGG11(nn.Module):
                            _norm(norm, v, ()), nn.ReLU(inplace=True)]
                 in_ch = v
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(512, num_classes)
+        self.classifier = nn.Linear(_flat_size(self, channels, im_size), num_classes)
 
     def forward(self, x):
         return self.classifier(self.features(x).flatten(1))
@@ -172,6 +187,11 @@ MODELS = Choices("model", {
     "ResNet18": lambda *shape, net: ResNet18(*shape),
     "ResNet18BN": lambda *shape, net: ResNet18(*shape, norm="batchnorm"),
 })
+
+# The ModelConfig fields each network reads: ConvNet all, the others none (the *BN variants
+# fix their own norm). A run refuses settings that none of its networks read.
+MODEL_SETTINGS = {name: () for name in MODELS}
+MODEL_SETTINGS["ConvNet"] = tuple(f.name for f in fields(ModelConfig))
 
 
 def build_model(name: str, channels: int, num_classes: int, im_size: tuple[int, int],

@@ -15,7 +15,8 @@ import torch
 PURPOSES = ("init",       # the synthetic set's initialisation
             "network",    # the fresh network of each iteration
             "real",       # the real batches of each iteration (and BatchNorm statistics)
-            "inner",      # the inner loop's shuffling
+            "inner",      # the inner loop's shuffling (and its DSA augmentation)
+            "dsa",        # DSA's siamese augmentations of an iteration's matching
             "step",       # anything else within an iteration (e.g. Hessian probes)
             "evaluate")   # each evaluation network (init, shuffling, augmentation) of an iteration
 

@@ -71,6 +71,14 @@ def tiny_config():
                      device="cpu", execution="eager")
 
 
+@pytest.fixture
+def tiny_mlp_config(tiny_config):
+    """tiny_config matching with an MLP: ConvNet's width and depth back at their defaults,
+    which a run that builds no ConvNet must leave them at."""
+    return tiny_config.replace(model="MLP", net_width=RunConfig.net_width,
+                               net_depth=RunConfig.net_depth)
+
+
 def real_data_dir() -> str | None:
     path = os.environ.get("RAYGM_DATA_DIR")
     return path if path and (Path(path) / "MNIST/raw/train-images-idx3-ubyte").is_file() else None

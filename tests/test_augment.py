@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from raygm.augment import dc_augment
+from raygm.augment import DSA, DSA_STRATEGIES, dc_augment
 
 
 def test_constant_images_stay_constant():
@@ -26,3 +27,57 @@ def test_same_generator_seed_gives_same_augmentation():
     a = dc_augment(images, generator=torch.Generator().manual_seed(3))
     b = dc_augment(images, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+# --- DSA ----------------------------------------------------------------------------------
+
+GROUPS = list(DSA_STRATEGIES)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_gradients_flow_through_every_dsa_group_to_the_synthetic_images(group):
+    """Against finite differences, in float64 on a tiny case, with the augmentation's
+    parameters fixed by the generator's seed."""
+    real = torch.randn(3, 1, 6, 6, dtype=torch.float64)
+    synthetic = torch.randn(1, 1, 6, 6, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(1, 1, 6, 6, dtype=torch.float64)
+    dsa = DSA(group, same_on_batch=True)
+
+    def loss(s):
+        return (weights * dsa.siamese(real, s, torch.Generator().manual_seed(1))[1]).sum()
+
+    assert torch.autograd.gradcheck(loss, (synthetic,))
+    # and the group does change images (for some seed): the check is not of an identity
+    moved = [not torch.allclose(dsa(synthetic, torch.Generator().manual_seed(seed)), synthetic)
+             for seed in range(6)]
+    assert any(moved)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_a_class_real_and_synthetic_batches_get_the_same_parameters(group):
+    """A real batch holding a copy of the synthetic image: siamese augmentation leaves the
+    copy equal to the synthetic image, whatever the draw; one draw per image does not."""
+    image = torch.randn(1, 3, 16, 16)
+    real = torch.cat([torch.randn(4, 3, 16, 16), image, torch.randn(3, 3, 16, 16)])
+    for seed in range(6):
+        r, s = DSA(group, same_on_batch=True).siamese(real, image.clone(),
+                                                     torch.Generator().manual_seed(seed))
+        assert torch.allclose(r[4], s[0], atol=1e-6)
+    apart = [not torch.allclose(*(x[i] for x, i in zip(DSA(group, same_on_batch=False).siamese(
+        real, image.clone(), torch.Generator().manual_seed(seed)), (4, 0))), atol=1e-6)
+        for seed in range(6)]
+    assert any(apart)
+
+
+def test_dsa_draws_from_its_generator_and_leaves_the_global_stream_alone():
+    images = torch.randn(8, 1, 12, 12)
+    dsa = DSA("color_crop_cutout_scale_rotate", same_on_batch=False)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    a = dsa(images, torch.Generator().manual_seed(5))
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.equal(a, dsa(images, torch.Generator().manual_seed(5)))
+    draws = {tuple(dsa(images, torch.Generator().manual_seed(s)).flatten()[:50].tolist())
+             for s in range(8)}
+    assert len(draws) == 8

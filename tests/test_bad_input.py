@@ -65,6 +65,7 @@ DISTILL = [  # (flags, what the message names)
     (["--eval-models", "0", "--eval-epochs", "10"], "'eval_epochs'"),
     (["--eval-models", "0", "--eval-archs", "MLP"], "'eval_archs'"),
     (["--eval-archs", "MLP,GPT"], "'eval_archs'"),
+    (["--model", "MLP", "--net-width", "64"], "'net_width'"),  # only ConvNet reads it
     (["--hessian", "hvp", "--hessian-weight", "1e-5", "--precision", "bf16"], "'precision'"),
     (["--baseline", "no-such-baseline.json"], "--baseline"),
 ]
@@ -111,6 +112,7 @@ STUDIES = [  # (study, --set overrides, the key the message names)
     (study(fixed={"lr_img": float("nan")}), [], "'fixed.lr_img'"),
     (study(fixed={"eval_at": [2, 0]}), [], "'fixed.eval_at'"),
     (study(fixed={"init": "noise"}), [], "'fixed.init'"),  # fixed and varied
+    (study(fixed={"model": "MLP"}), [], "'fixed.net_width'"),  # 8, which no MLP reads
     (study(grid={"init": ["noise", "purple"]}), [], "'grid.init'"),
     (study(grid={"ipc": [1, 7]}), [], "'grid.ipc'"),  # 7 > the 6 images of a class
     (study(fixed={"ipc": 7}), [], "'fixed.ipc'"),

@@ -1,6 +1,7 @@
 import pytest
 
 from raygm.config import ConfigError, RunConfig, default_loops
+from raygm.models import MODELS, ModelConfig
 
 
 @pytest.mark.parametrize("changes, field, allowed", [
@@ -18,6 +19,10 @@ from raygm.config import ConfigError, RunConfig, default_loops
     ({"net_norm": "weirdnorm"}, "net_norm", "instancenorm, batchnorm"),
     ({"device": "tpu"}, "device", "cpu"),
     ({"momentum_img": 1.5}, "momentum_img", "[0, 1)"),
+    ({"dsa": "color_zoom"}, "dsa", "color, crop, cutout, flip, scale, rotate"),
+    ({"dsa": "crop_crop"}, "dsa", "distinct groups"),
+    ({"dsa": "crop_flip"}, "dsa", "without flip for MNIST"),
+    ({"dsa": "flip", "dataset": "SVHN"}, "dsa", "without flip for SVHN"),
 ])
 def test_invalid_values_name_field_and_allowed(changes, field, allowed):
     with pytest.raises(ConfigError) as err:
@@ -49,8 +54,55 @@ def test_derived_evaluation_settings():
     assert c.eval_architectures == ("ConvNet",)
 
 
+def test_dsa_runs_evaluate_with_dsa_and_digits_are_never_flipped():
+    c = RunConfig(dsa="color_crop_cutout_scale_rotate")
+    assert c.eval_augmentation == "dsa" and c.eval_train_epochs == 1000
+    assert c.dsa_strategy == "color_crop_cutout_scale_rotate"
+    # DSA's evaluation of a DC run: DSA's default groups for the dataset
+    assert "flip" not in RunConfig(eval_augment="dsa").dsa_strategy.split("_")
+    assert "flip" not in RunConfig(dataset="SVHN", eval_augment="dsa").dsa_strategy.split("_")
+    assert "flip" in RunConfig(dataset="CIFAR10", eval_augment="dsa").dsa_strategy.split("_")
+    assert RunConfig(dataset="CIFAR10", dsa="flip_crop").eval_augmentation == "dsa"
+
+
 def test_round_trip_through_dict_turns_lists_into_tuples():
     c = RunConfig(eval_at=(0, 5), iterations=5, eval_archs=("MLP",))
     d = c.to_dict()
     d["eval_at"] = list(d["eval_at"])
     assert RunConfig.from_dict(d) == c
+
+
+@pytest.mark.parametrize("model, eval_archs, changes", [
+    ("MLP", None, {"net_width": 64}),
+    ("LeNet", None, {"net_depth": 2}),
+    ("AlexNet", None, {"net_act": "sigmoid"}),
+    ("AlexNetBN", None, {"net_norm": "batchnorm"}),  # fixes its own norm
+    ("ResNet18", None, {"net_norm": "none"}),
+    ("VGG11", None, {"net_pooling": "maxpooling"}),
+    ("MLP", ("LeNet", "MLP"), {"net_width": 64}),
+])
+def test_network_settings_no_network_of_the_run_reads_are_refused(model, eval_archs, changes):
+    """Else a grid over net_width with an MLP would run copies of one trial."""
+    [(field, value)] = changes.items()
+    with pytest.raises(ConfigError) as err:
+        RunConfig(model=model, eval_archs=eval_archs, **changes)
+    assert err.value.field == field and err.value.value == value
+    default = getattr(RunConfig(), field)
+    assert err.value.allowed.startswith(f"{default} unless") and "ConvNet" in err.value.allowed
+
+
+@pytest.mark.parametrize("model, eval_archs", [
+    ("ConvNet", None), ("ConvNet", ("MLP",)),
+    ("MLP", ("ConvNet",)),  # ConvNet evaluates the synthetic set: it reads them
+    ("LeNet", ("MLP", "ConvNet")),
+])
+def test_network_settings_are_accepted_where_a_network_of_the_run_reads_them(model, eval_archs):
+    changes = {"net_width": 64, "net_depth": 2, "net_act": "sigmoid", "net_norm": "batchnorm",
+               "net_pooling": "maxpooling"}
+    config = RunConfig(model=model, eval_archs=eval_archs, **changes)
+    assert config.net == ModelConfig(64, 2, "sigmoid", "batchnorm", "maxpooling")
+
+
+def test_network_settings_at_their_defaults_are_accepted_for_any_network():
+    for model in MODELS:
+        assert RunConfig(model=model, net_width=128, net_norm="instancenorm").net == ModelConfig()

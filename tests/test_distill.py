@@ -35,9 +35,9 @@ def test_steps_change_the_synthetic_images(tiny_config, tiny_data):
     assert not torch.allclose(d.images, before)
 
 
-def test_matching_loss_goes_down(tiny_config):
+def test_matching_loss_goes_down(tiny_mlp_config):
     data = make_real_data(per_class=40)
-    config = tiny_config.replace(model="MLP", lr_img=1.0, batch_real=40, distance="mse")
+    config = tiny_mlp_config.replace(lr_img=1.0, batch_real=40, distance="mse")
     _, records = run(config, data, 30)
     first = sum(r.loss for r in records[:5])
     last = sum(r.loss for r in records[-5:])
@@ -96,9 +96,9 @@ def test_compiled_and_eager_steps_agree(distance, hessian, curvature, tiny_confi
 
 def test_same_seed_gives_the_same_networks_and_batches_across_configurations(tiny_config,
                                                                             tiny_data, monkeypatch):
-    """Common random numbers: configurations that differ in init or lr_img see the same
-    network initialisations and real batches at every iteration (and differ in what they
-    change); another seed sees others."""
+    """Common random numbers: configurations that differ in init, lr_img or DSA see the
+    same network initialisations and real batches at every iteration (and differ in what
+    they change); another seed sees others."""
     seen = {}
 
     def record(name, config):
@@ -126,12 +126,22 @@ def test_same_seed_gives_the_same_networks_and_batches_across_configurations(tin
     record("noise", tiny_config)
     record("white", tiny_config.replace(init="white", lr_img=0.5))
     record("seed1", tiny_config.replace(seed=1))
+    record("dsa", tiny_config.replace(dsa="color_crop_cutout_scale_rotate"))
     (n1, b1, i1), (n2, b2, i2), (n3, b3, _) = seen["noise"], seen["white"], seen["seed1"]
-    assert all(torch.equal(a, b) for x, y in zip(n1, n2) for a, b in zip(x, y))
-    assert all(torch.equal(a, b) for a, b in zip(b1, b2)) and len(b1) == len(b2) == 12
-    assert not torch.equal(i1, i2)
+    for nets, batches, images in (seen["white"], seen["dsa"]):
+        assert all(torch.equal(a, b) for x, y in zip(n1, nets) for a, b in zip(x, y))
+        assert all(torch.equal(a, b) for a, b in zip(b1, batches)) and len(batches) == 12
+        assert not torch.equal(i1, images)
     assert not all(torch.equal(a, b) for a, b in zip(b1, b3))
     assert not torch.equal(n1[0][0], n3[0][0])
+
+
+def test_dsa_runs_are_reproducible_and_differ_from_dc(tiny_config, tiny_data):
+    config = tiny_config.replace(dsa="color_crop_cutout_scale_rotate")
+    a, _ = run(config, tiny_data, 2)
+    b, _ = run(config, tiny_data, 2)
+    dc, _ = run(tiny_config, tiny_data, 2)
+    assert torch.equal(a.images, b.images) and not torch.allclose(a.images, dc.images)
 
 
 def test_a_step_leaves_the_global_random_stream_alone(tiny_config, tiny_data):

@@ -1,5 +1,6 @@
 import torch
 
+from raygm.augment import DSA
 from raygm.evaluate import accuracy, evaluate_network, evaluate_synthetic, train_and_test
 from raygm.models import build_model
 
@@ -24,9 +25,9 @@ def test_accuracy_of_a_constant_classifier():
     assert accuracy(Always2(), data.test_images, data.test_labels) == 0.25
 
 
-def test_evaluate_synthetic_reports_per_network_accuracies(tiny_config):
+def test_evaluate_synthetic_reports_per_network_accuracies(tiny_mlp_config):
     data = make_real_data()
-    config = tiny_config.replace(eval_models=3, eval_epochs=10, model="MLP")
+    config = tiny_mlp_config.replace(eval_models=3, eval_epochs=10)
     images, labels = data.images[::3], data.labels[::3]
     result = evaluate_synthetic(images, labels, data, config, "MLP")
     assert len(result.accs) == 3 and 0 <= result.acc_std <= result.acc_mean <= 1
@@ -35,11 +36,11 @@ def test_evaluate_synthetic_reports_per_network_accuracies(tiny_config):
     assert again.accs == result.accs
 
 
-def test_each_evaluation_network_can_be_evaluated_alone(tiny_config):
+def test_each_evaluation_network_can_be_evaluated_alone(tiny_mlp_config):
     """Network n has its own stream: alone (as one `raygm evaluate` task) it gives what it
     gives among the others, and a later iteration meets other networks."""
     data = make_real_data()
-    config = tiny_config.replace(eval_models=3, eval_epochs=10, model="MLP")
+    config = tiny_mlp_config.replace(eval_models=3, eval_epochs=10)
     images, labels = data.images[::3], data.labels[::3]
     together = evaluate_synthetic(images, labels, data, config, "MLP", iteration=4)
     assert evaluate_network(images, labels, data, config, "MLP", 4, 2) == together.accs[2]
@@ -54,3 +55,21 @@ def test_evaluation_does_not_consume_the_global_random_stream(tiny_config):
     torch.manual_seed(5)
     evaluate_synthetic(data.images, data.labels, data, tiny_config, "MLP", iteration=1)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_dsa_run_trains_its_evaluation_networks_with_dsa(tiny_config, monkeypatch):
+    """Every training batch of an evaluation network goes through DSA's augmentation (one
+    set of parameters per image), drawn from that network's stream."""
+    data = make_real_data()
+    config = tiny_config.replace(dsa="crop_scale_rotate", eval_epochs=4)
+    calls = []
+    original = DSA.__call__
+
+    def spy(self, images, generator=None):
+        calls.append((self.same_on_batch, len(images)))
+        return original(self, images, generator)
+    monkeypatch.setattr(DSA, "__call__", spy)
+    images, labels = data.images[::6], data.labels[::6]
+    first = evaluate_network(images, labels, data, config, "ConvNet", 0, 0)
+    assert calls == [(False, len(images))] * 4  # one batch per epoch here
+    assert evaluate_network(images, labels, data, config, "ConvNet", 0, 0) == first

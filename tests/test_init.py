@@ -41,3 +41,34 @@ def test_noise_init_is_standard_normal():
 def test_unknown_init():
     with pytest.raises(ValueError, match="allowed: noise, real"):
         init_synthetic("zeros", make_real_data(), ipc=1)
+
+
+@pytest.mark.parametrize("init", ["herding", "kcenter"])
+def test_selection_inits_take_distinct_real_images_of_each_class(init):
+    data = make_real_data()
+    images = init_synthetic(init, data, ipc=3, generator=torch.Generator().manual_seed(1))
+    assert images.shape == (12, 1, 8, 8)
+    rows = []
+    for i, image in enumerate(images):
+        match = (data.images == image).flatten(1).all(1).nonzero()
+        assert len(match) == 1 and data.labels[match.item()] == i // 3
+        rows.append(match.item())
+    assert len(set(rows)) == 12
+
+
+@pytest.mark.parametrize("init", ["herding", "kcenter"])
+def test_selection_inits_are_deterministic_per_seed(init):
+    data = make_real_data()
+    first, again, other = (init_synthetic(init, data, ipc=2,
+                                          generator=torch.Generator().manual_seed(seed))
+                           for seed in (1, 1, 2))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_selection_init_leaves_the_global_random_stream():
+    """The embedding network draws only from the init's stream."""
+    torch.manual_seed(0)
+    expected = torch.rand(1)
+    torch.manual_seed(0)
+    init_synthetic("herding", make_real_data(), ipc=2, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(torch.rand(1), expected)

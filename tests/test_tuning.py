@@ -29,6 +29,9 @@ from study_checks import Reports, assert_reports_exported
 TINY = {"dataset": "MNIST", "model": "ConvNet", "net_width": 8, "net_depth": 2,
         "iterations": 3, "batch_real": 4, "batch_train": 8, "eval_at": [0, 3],
         "eval_models": 1, "eval_epochs": 3, "execution": "eager"}
+# For a search over the model: ConvNet's width and depth stay at their defaults, which an MLP
+# trial must leave them at.
+ANY_MODEL = {k: v for k, v in TINY.items() if k not in ("model", "net_width", "net_depth")}
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +136,7 @@ def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_d
     """Each trial's own architecture gets its accuracy columns in the export, and λ is an
     Optuna parameter exactly of the trials whose higher-order term is on."""
     reports = Reports()
-    fixed = {k: v for k, v in TINY.items() if k != "model"}
-    path = write_study(tmp_path, name="models", fixed=fixed, search={
+    path = write_study(tmp_path, name="models", fixed=ANY_MODEL, search={
         "model": {"choice": ["MLP", "ConvNet"]},
         "hessian": {"choice": ["none", "curvature"]},
         "hessian_weight": {"loguniform": [1.0e-4, 1.0e-2], "when": {"hessian": ["curvature"]}}},
@@ -163,8 +165,7 @@ def test_a_configuration_and_seed_already_run_is_not_run_again(local_ray, tmp_pa
     """A 4-trial search over two models proposes a model and seed it has run: it is answered
     from the earlier trial's final report, marked duplicate_of, and counted once."""
     reports = Reports()
-    fixed = {k: v for k, v in TINY.items() if k != "model"}
-    path = write_study(tmp_path, name="dedupe", fixed=fixed, trials=4, max_concurrent=1,
+    path = write_study(tmp_path, name="dedupe", fixed=ANY_MODEL, trials=4, max_concurrent=1,
                        search={"model": {"choice": ["MLP", "ConvNet"]}}, sampler_seed=0)
     results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
                             callbacks=[reports])
