@@ -82,6 +82,13 @@ def load(root: Path) -> Results:
                    study=json.loads((root / "study.json").read_text()))
 
 
+def latest_evaluations(evaluations: pd.DataFrame) -> pd.DataFrame:
+    """One row of evaluations.parquet per (trial, protocol, architecture): its longest, then
+    largest re-evaluation (`raygm evaluate` adds networks and epochs to earlier ones)."""
+    return (evaluations.sort_values(["epochs", "networks"])
+            .groupby(["trial_id", "protocol", "arch"], as_index=False).last())
+
+
 # --- command line -------------------------------------------------------------------------
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -128,10 +128,12 @@ def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> li
     the confirmation on each trial's own architecture, and on other ones; the screen first
     when the confirmation left some sets out, or alone when there is none."""
     measured = []
+    latest = common.latest_evaluations(evaluations)
     for (protocol, arch), rows in evaluations.groupby(["protocol", "arch"], sort=True):
-        best = rows.sort_values(["epochs", "networks"]).groupby("trial_id").last()
+        best = latest[(latest["protocol"] == protocol) & (latest["arch"] == arch)]
         column = f"{protocol}_acc_mean_{arch}"
-        results.trials[column] = results.trials["trial_id"].map(best["acc_mean"])
+        results.trials[column] = results.trials["trial_id"].map(
+            best.set_index("trial_id")["acc_mean"])
         how = f"{protocol} protocol: {describe(rows)}"
         measured.append((arch, column, how))
     if not measured:
