@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from analysis import common, final, search
@@ -29,6 +30,7 @@ from analysis.class_loss import class_loss
 from analysis.cost import cost
 from analysis.curves import curves
 from analysis.montage import montage
+from raygm.config import RunConfig
 
 
 def hessian_levels(trials: pd.DataFrame) -> pd.Series:
@@ -60,6 +62,7 @@ class Question:
     # none at equal seconds)
     levels: tuple[str, Callable[[pd.DataFrame], pd.Series]] | None = None
     columns: tuple[str, ...] = ()  # config or time columns shown per level
+    claims_from: str = "seed"  # whose differences the verdicts judge: seed or published
     figures: tuple = (curves, class_loss, montage, partial(montage, initial=True))
 
     @property
@@ -68,9 +71,28 @@ class Question:
         return self.levels[0] if self.levels else self.factor
 
     def numbers(self, dataset: str, part=None) -> tuple[dict, dict]:
-        """The seed's numbers (it ran MNIST only) and DC's for this dataset."""
+        """The seed's numbers (it ran MNIST only) and the published ones for this dataset."""
         seed = self.seed.get(part, {}) if self.per else self.seed
         return (seed if dataset == "MNIST" else {}), self.published.get(dataset, {})
+
+    @property
+    def claimant(self) -> Claimant:
+        return CLAIMANTS[self.claims_from]
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """Whose numbers a question's verdicts judge, in the page's words."""
+    who: str
+    kind: str  # what the numbers are
+    verdict: str  # the verdict column
+    numbers: str  # the numbers, as a sentence starts
+
+
+CLAIMANTS = {"seed": Claimant("the seed", "single runs", "verdict on the seed's claim",
+                              "The seed's own numbers"),
+             "published": Claimant("the papers", "published means, 1000 iterations",
+                                   "verdict on the published claim", "The published numbers")}
 
 
 # the seed's one term (ConvNet 83.7 -> 85.6, MLP 57.1 -> 63.6) stands for its claim that a
@@ -92,6 +114,15 @@ QUESTIONS = {q.factor: q for q in (
              per="model", levels=("term", hessian_levels),
              columns=("iterations", "hessian_weight", "distill_seconds"),
              figures=(curves, cost, class_loss, montage)),
+    Question("Does DSA's siamese augmentation beat DC's plain matching?", "dsa", "none",
+             seed={}, claims_from="published",
+             published={"MNIST": {"none": 91.7, "color_crop_cutout_scale_rotate": 88.7},
+                        "FashionMNIST": {"none": 70.5,
+                                         "color_crop_cutout_flip_scale_rotate": 70.6}},
+             note="The seed study did not ask this (issue 15 did): the verdict judges the "
+                  "direction of the published difference (DSA's paper against DC's, ConvNet, "
+                  "ipc 1). Each set is evaluated as its paper does: DC's sets with DC's "
+                  "augmentation, DSA's with DSA's."),
     Question("How to initialise the synthetic set?", "init", "noise",
              seed={"noise": 82.6, "real": 80.8, "seed_zeros": 9.5, "seed_ones": 80.3,
                    "seed_half": 76.1},
@@ -107,7 +138,7 @@ QUESTIONS = {q.factor: q for q in (
 )}
 
 
-PAGE_ORDER = ("model", "init", "hessian")  # the seed study's order
+PAGE_ORDER = ("model", "init", "hessian", "dsa")  # the seed study's order, then DC's family
 VERDICTS = ("holds", "does not hold", "cannot tell at this budget")
 
 
@@ -210,16 +241,19 @@ def level_rows(results: common.Results, question: Question, metrics: list[tuple]
     references = [level for level, rows in common.by_level(finished, column)
                   if (rows[question.factor] == question.reference).all()]
     seed, published = question.numbers(finished["dataset"].iloc[0], part)
+    claims, claimant = (seed if question.claims_from == "seed" else published), question.claimant
     first = references[0]
     rows, words, differences = [], [], {}
     keyed = {metric: (final.final_values(results, column, metric),
                       final.pairing_keys(results, column, metric)) for _, metric, _ in metrics}
     for level, of_level in common.by_level(finished, column):
         said = {ref: "n/a" for ref in references}
-        row = {question.factor: level, "seed study %": seed.get(level, math.nan),
-               "DC (published) %": published.get(level, math.nan)}
+        row = {question.factor: level} | (
+            {"seed study %": seed.get(level, math.nan)} if question.seed else {}) | {
+            "published %" if question.claims_from == "published" else "DC (published) %":
+                published.get(level, math.nan)}
         row |= {COLUMN_NAMES.get(c, c): shown(of_level, c) for c in question.columns}
-        seed_difference = seed.get(level, math.nan) - seed.get(first, math.nan)
+        claimed = claims.get(level, math.nan) - claims.get(first, math.nan)
         for label, metric, _ in metrics:
             values, keys = keyed[metric]
             ci = common.ci95(values.get(level, []))
@@ -246,41 +280,41 @@ def level_rows(results: common.Results, question: Question, metrics: list[tuple]
                     continue
                 if ref == first:
                     differences[level] = (mean, low, high)
-                said[ref] = verdict(seed_difference, low, high)
-                claim = (f"the seed measured {seed_difference:+.1f} pp (single runs)"
-                         if not math.isnan(seed_difference) else "the seed has no number")
+                said[ref] = verdict(claimed, low, high)
+                claim = (f"{claimant.who} measured {claimed:+.1f} pp ({claimant.kind})"
+                         if not math.isnan(claimed) else f"{claimant.who} reported no number")
                 words.append(f"- **{level} vs {ref}** ({label}): {claim}; raygm measures "
                              f"{mean:+.1f} pp, 95% CI [{low:+.1f}, {high:+.1f}]: "
                              f"*{said[ref]}*.")
-        row["verdict on the seed's claim"] = "reference" if level == first else said[first]
+        row[claimant.verdict] = "reference" if level == first else said[first]
         row |= {f"verdict vs {ref}": "reference" if level == ref else said[ref]
                 for ref in references[1:]}
         if level in references[1:]:
-            row["verdict on the seed's claim"] = "n/a"
+            row[claimant.verdict] = "n/a"
         rows.append(row)
     # the seed's other orderings: every pair of other levels it has different numbers for
     label, metric, _ = metrics[0]
     values, keys = keyed[metric]
     where = {}
-    for level in (level for level in values if level in seed):
+    for level in (level for level in values if level in claims):
         ci = common.ci95(values[level])
-        side = ("below" if seed[level] < ci.mean - ci.half else
-                "above" if seed[level] > ci.mean + ci.half else "inside")
-        where.setdefault(side, []).append(f"{level} ({seed[level]:.1f} vs {ci.mean:.1f})")
+        side = ("below" if claims[level] < ci.mean - ci.half else
+                "above" if claims[level] > ci.mean + ci.half else "inside")
+        where.setdefault(side, []).append(f"{level} ({claims[level]:.1f} vs {ci.mean:.1f})")
     if where:
-        words.insert(0, "- The seed's own numbers lie " + "; ".join(
+        words.insert(0, f"- {claimant.numbers} lie " + "; ".join(
             f"{side} raygm's 95% CI for {', '.join(levels)}" for side, levels in where.items())
             + f" ({label}).")
-    others = [level for level in values if level != first and level in seed]
+    others = [level for level in values if level != first and level in claims]
     for a, b in itertools.combinations(others, 2):
-        if seed[a] == seed[b]:
+        if claims[a] == claims[b]:
             continue
         test = final.compare(values[a], values[b], *final.matched(values, keys, a, b))
         low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
-        words.append(f"- **{b} vs {a}** ({label}): the seed measured {seed[b] - seed[a]:+.1f} pp; "
-                     f"raygm measures {test['mean difference (pp)']:+.1f} pp, 95% CI "
-                     f"[{low:+.1f}, {high:+.1f}] ({test['test']}): "
-                     f"*{verdict(seed[b] - seed[a], low, high)}*.")
+        words.append(f"- **{b} vs {a}** ({label}): {claimant.who} measured "
+                     f"{claims[b] - claims[a]:+.1f} pp; raygm measures "
+                     f"{test['mean difference (pp)']:+.1f} pp, 95% CI [{low:+.1f}, {high:+.1f}] "
+                     f"({test['test']}): *{verdict(claims[b] - claims[a], low, high)}*.")
     return pd.DataFrame(rows), words, differences
 
 
@@ -302,13 +336,19 @@ def study_sections(folder: Path, out: Path) -> list[Answer]:
     question = next((q for q in QUESTIONS.values() if q.factor in results.factors), None)
     if question is None:
         return []
-    evaluations = pd.read_parquet(folder / "evaluations.parquet")
-    evaluations = evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
+    if (results.finished["iterations"] == 0).all():
+        return []  # selections evaluated without distillation: baselines (table_one)
+    evaluations = finished_evaluations(folder, results)
     if question.levels and (results.finished.groupby(
             [common.hessian_term(results.finished), "model"])["hessian_weight"].nunique() > 1).any():
         return [sweep_section(results, question, evaluations, out)]
     parts = common.levels(results.finished, question.per) if question.per else [None]
     return [part_section(results, question, evaluations, out, part) for part in parts]
+
+
+def finished_evaluations(folder: Path, results: common.Results) -> pd.DataFrame:
+    evaluations = pd.read_parquet(folder / "evaluations.parquet")
+    return evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
 
 
 def restricted(results: common.Results, question: Question, part) -> common.Results:
@@ -389,6 +429,65 @@ def sweep_section(results: common.Results, question: Question, evaluations: pd.D
     return Answer(question, dataset, results.name, text + "\n", {}, sweep=True)
 
 
+# DC's Table 1 (Zhao et al. 2021; DSA's from Zhao & Bilen 2021): ConvNet, 1 image per class,
+# test accuracy %, the mean of many networks after 1000 iterations
+TABLE_ONE = {"random": {"MNIST": 64.9, "FashionMNIST": 51.4, "CIFAR10": 14.4},
+             "herding": {"MNIST": 89.2, "FashionMNIST": 67.0, "CIFAR10": 21.5},
+             "k-center": {},
+             "DC": {"MNIST": 91.7, "FashionMNIST": 70.5, "CIFAR10": 28.3},
+             "DSA": {"MNIST": 88.7, "FashionMNIST": 70.6, "CIFAR10": 28.8}}
+SELECTIONS = {"real": "random", "herding": "herding", "kcenter": "k-center"}
+
+
+def table_one_method(trials: pd.DataFrame) -> pd.Series:
+    """Each trial's row of DC's Table 1, where it has one: a selection of real images
+    evaluated without distillation, or DC / DSA as their papers run them (DC's ConvNet,
+    noise initialisation, no higher-order term)."""
+    default = RunConfig()
+    distilled = ((trials["iterations"] > 0) & (trials["init"] == "noise")
+                 & (trials["hessian"] == "none") & (trials["model"] == "ConvNet"))
+    for name in ("net_width", "net_depth", "net_act", "net_norm", "net_pooling"):
+        distilled &= trials[name] == getattr(default, name)
+    dsa = trials["dsa"] if "dsa" in trials else pd.Series("none", index=trials.index)
+    selected = (trials["iterations"] == 0) & trials["init"].isin(list(SELECTIONS))
+    return pd.Series(np.select([selected, distilled & (dsa == "none"), distilled & (dsa != "none")],
+                               [trials["init"].map(SELECTIONS), "DC", "DSA"], default=""),
+                     index=trials.index)
+
+
+def table_one(folders: list[Path]) -> str:
+    """DC's Table 1 from whatever the studies under results/ hold at 1 image per class: one
+    row per method and study (their budgets differ), raygm's mean ± 95% CI beside the
+    published number."""
+    rows = {}
+    for folder in folders:
+        results = common.load(folder)
+        if results.finished.empty:
+            continue
+        _, metric, how = with_confirmations(results, finished_evaluations(folder, results))[0]
+        trials = results.finished[results.finished["ipc"] == 1]
+        for (method, dataset), cell in trials.groupby([table_one_method(trials), "dataset"]):
+            if not method:
+                continue
+            one = cell.iloc[0]
+            ci = common.ci95(common.in_units(cell, metric).dropna())
+            row = rows.setdefault((list(TABLE_ONE).index(method), results.name), {
+                "method": method, "study": f"`{results.name}`",
+                "budget": ("selected, not distilled" if method in SELECTIONS.values() else
+                           f"{one['iterations']} iterations, batch_real {one['batch_real']}"),
+                "accuracy": how.split(":")[0]})
+            row[f"{dataset}, raygm %"] = f"{ci.mean:.1f} ± {ci.half:.1f} (n={ci.n})"
+            row[f"{dataset}, published %"] = TABLE_ONE[method].get(dataset, math.nan)
+    if not rows:
+        return ""
+    table = pd.DataFrame([rows[key] for key in sorted(rows)]).fillna("n/a")
+    return ("## DC's Table 1: coreset selections, DC and DSA (ConvNet, 1 image per class)\n\n"
+            "Each row is one study's configurations of a method, at that study's budget "
+            "(the published numbers: 1000 iterations, batch_real 256, 20 evaluation "
+            "networks); `random` is `init real` evaluated without distillation.\n\n"
+            + common.markdown_table(table) + "\n")
+
+
 def carry_over(answers: list[Answer]) -> str:
     """Per question answered on MNIST and on other datasets: does each difference to the
     reference point the same way? (yes: both CIs exclude 0 on the same side; no: on opposite
@@ -436,7 +535,8 @@ def page(results_root: Path, out: Path) -> Path:
     folders = sorted(p.parent for p in results_root.glob("*/study.json"))
     answers = sorted((a for folder in folders for a in study_sections(folder, out)),
                      key=lambda a: (PAGE_ORDER.index(a.question.factor), not a.sweep, a.study))
-    text = "\n".join([HEAD, *[a.text for a in answers], carry_over(answers)]) if answers else \
+    parts = [*[a.text for a in answers], table_one(folders), carry_over(answers)]
+    text = "\n".join([HEAD, *parts]) if any(parts) else \
         HEAD + f"\nNo study under `{results_root}` answers one of the questions yet.\n"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.md"

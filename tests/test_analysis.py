@@ -26,6 +26,7 @@ CONFIG = {  # column: (type, value shared by every fixture trial)
     "net_act": (pa.string(), "relu"), "net_norm": (pa.string(), "instancenorm"),
     "net_pooling": (pa.string(), "avgpooling"), "ipc": (pa.int64(), 1),
     "init": (pa.string(), "noise"), "distance": (pa.string(), "ours"),
+    "dsa": (pa.string(), "none"),
     "iterations": (pa.int64(), 4), "outer_loop": (pa.int64(), None),
     "inner_loop": (pa.int64(), None), "hessian": (pa.string(), "none"),
     "hessian_weight": (pa.float64(), 0.0), "hessian_probes": (pa.int64(), 1),
