@@ -204,7 +204,9 @@ def budget(results: common.Results, evaluations: pd.DataFrame) -> str:
     cpus = results.study.get("resources", {}).get("cpu", 1)
     seconds = t["wall_seconds"].sum() + (evaluations["seconds_per_model"]
                                          * evaluations["networks"]).sum()
-    per = t.groupby([f for f in results.factors if f in t], dropna=False).size()
+    factors = [f for f in results.factors if f in t]
+    per = t[factors].apply(lambda column: column.map(common.level_of)).groupby(
+        factors, dropna=False).size()
     seeds = per.min() if per.min() == per.max() else f"{per.min()}–{per.max()}"
     one = t.iloc[0]
     epochs = one["eval_epochs"] if not pd.isna(one["eval_epochs"]) else "default"

@@ -232,7 +232,8 @@ def write_hessian_study(results, name, weights=(None,)):
               for model in GAIN for term, (mode, kind, w, iterations) in TERMS.items()
               for weight in (weights if mode != "none" else (None,)) for s in SEEDS]
     study = {"name": name, "kind": "grid",
-             "factors": ["model", "hessian", "hessian_curvature", "hessian_weight", "iterations"],
+             "factors": ["model", "hessian", "hessian_curvature", "hessian_weight", "iterations",
+                         "eval_at"],  # eval_at: a list per trial, as the sweep's grid sets it
              "objectives": [{"metric": "acc_mean", "mode": "max"}], "repeats": 5,
              "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU"}
     write_no_evaluations(write_results(results / name, study, trials))
