@@ -109,9 +109,11 @@ class DSA:
 
     def siamese(self, real: torch.Tensor, synthetic: torch.Tensor,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both batches through the same augmentation with the same parameters."""
+        """Both batches through the same augmentation with the same parameters; the real
+        batch comes back detached (only the synthetic images learn, and a real batch that
+        required grad would make the real side build graphs it does not need)."""
         both = self(torch.cat([real, synthetic]), generator)
-        return both[:len(real)], both[len(real):]
+        return both[:len(real)].detach(), both[len(real):]
 
 
 # Evaluation augmentations: name -> (DSA strategy) -> batch transform (None: none).

@@ -60,9 +60,9 @@ def test_a_class_real_and_synthetic_batches_get_the_same_parameters(group):
     image = torch.randn(1, 3, 16, 16)
     real = torch.cat([torch.randn(4, 3, 16, 16), image, torch.randn(3, 3, 16, 16)])
     for seed in range(6):
-        r, s = DSA(group, same_on_batch=True).siamese(real, image.clone(),
+        r, s = DSA(group, same_on_batch=True).siamese(real, image.clone().requires_grad_(),
                                                      torch.Generator().manual_seed(seed))
-        assert torch.allclose(r[4], s[0], atol=1e-6)
+        assert torch.allclose(r[4], s[0], atol=1e-6) and not r.requires_grad
     apart = [not torch.allclose(*(x[i] for x, i in zip(DSA(group, same_on_batch=False).siamese(
         real, image.clone(), torch.Generator().manual_seed(seed)), (4, 0))), atol=1e-6)
         for seed in range(6)]
