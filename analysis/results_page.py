@@ -482,7 +482,7 @@ def table_one(folders: list[Path]) -> str:
             row[f"{dataset}, published %"] = TABLE_ONE[method].get(dataset, math.nan)
     if not rows:
         return ""
-    table = pd.DataFrame([rows[key] for key in sorted(rows)]).fillna("n/a")
+    table = pd.DataFrame([rows[key] for key in sorted(rows)])  # NaN cells read n/a
     return ("## DC's Table 1: coreset selections, DC and DSA (ConvNet, 1 image per class)\n\n"
             "Each row is one study's configurations of a method, at that study's budget "
             "(the published numbers: 1000 iterations, batch_real 256, 20 evaluation "
