@@ -132,8 +132,11 @@ class Study:
 
     def space(self) -> dict[str, dict]:
         """What varies, for the exported metadata and the analysis scripts."""
-        grid = {k: list(dict.fromkeys(p[k] for p in self.grid_points if k in p))
-                for k in self.factors if k not in self.search}
+        grid = {k: [] for k in self.factors if k not in self.search}
+        for point in self.grid_points:
+            for k, values in grid.items():  # values may be lists (eval_at): no set, no dict
+                if k in point and point[k] not in values:
+                    values.append(point[k])
         return {**{k: {"grid": v} for k, v in grid.items()}, **self.search}
 
 

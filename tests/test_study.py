@@ -133,3 +133,10 @@ def test_study_file_round_trips_through_yaml(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(study(repeats=2)))
     assert load_study(path).num_trials == 4
+
+
+def test_the_space_lists_list_valued_grid_values_once():
+    # eval_at varies per union part in the Hessian studies: its values are lists
+    space = load_study(Path(STUDIES[0]).parent / "hessian_sweep.yaml").space()
+    assert space["eval_at"]["grid"] == [[200], [10]]
+    assert space["hessian_weight"]["grid"][:3] == [1.0, 10.0, 100.0]
