@@ -189,6 +189,9 @@ def lambda_accuracy(results: common.Results, out: Path, metric: str) -> common.S
         ax.legend(title="term")
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(f"final {common.metric_label(metric)}")
+    if "%" in common.metric_label(metric):  # a 2-seed CI's bar can reach past 0 or 100 %
+        low, high = axes[0, 0].get_ylim()
+        axes[0, 0].set_ylim(max(low, 0), min(high, 100))
     fig.suptitle(f"{results.name}: λ vs final accuracy; dots: trials, lines: mean with 95% CI")
     fig.tight_layout()
     section.images.append(common.save_figure(fig, out / "lambda_accuracy.png"))

@@ -293,7 +293,9 @@ def test_a_lambda_sweep_chooses_each_terms_best_lambda(tmp_path):
     # accuracy grows with λ in this sweep: every term chooses 0.01
     for model in GAIN:
         for term in ("curvature (exact)", "curvature (gauss_newton)", "hvp"):
-            assert f"- {model}, {term}: λ = 0.01 (" in text
+            line = next(l for l in text.splitlines() if l.startswith(f"- {model}, {term}: λ = "))
+            assert line.startswith(f"- {model}, {term}: λ = 0.01 (")
+            assert line.endswith(", n=5), at the edge of the λ tried")  # 0.01 is the largest
     assert "(results/hessian_sweep_test/lambda_accuracy.png)" in text
     assert "verdict" not in text.split("The λ sweep")[1]
 
@@ -303,14 +305,14 @@ DSA = "color_crop_cutout_scale_rotate"
 DISTILLED = {"none": 0.85, DSA: 0.87}
 
 
-def write_grid(results, name, factor, accuracy, iterations):
-    """A grid over one factor, 5 paired seeds, screened only."""
+def write_grid(results, name, factor, accuracy, iterations, seeds=SEEDS):
+    """A grid over one factor, paired seeds, screened only."""
     trials = [{"trial_id": f"{level}_{s}",
                "config": {factor: level, "seed": s, "iterations": iterations},
                "status": "TERMINATED", "iterations": iterations,
                "acc": {iterations: acc + shift(s) + jitter("noise", s, len(level))},
                "losses": lambda i: [1.0] * 10}
-              for level, acc in accuracy.items() for s in SEEDS]
+              for level, acc in accuracy.items() for s in seeds]
     study = {"name": name, "kind": "grid", "factors": [factor],
              "objectives": [{"metric": "acc_mean", "mode": "max"}], "repeats": 5,
              "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU"}
@@ -322,8 +324,10 @@ def test_table_one_sets_selections_dc_and_dsa_beside_the_published_numbers(tmp_p
     results.mkdir()
     write_grid(results, "baselines_test", "init", SELECTED, 0)
     write_grid(results, "dsa_test", "dsa", DISTILLED, 4)
+    write_grid(results, "short_test", "dsa", DISTILLED, 2, seeds=SEEDS[:2])  # too few seeds
     text = results_page.page(results, tmp_path / "docs").read_text()
     table = text[text.index("## DC's Table 1"):]
+    assert "short_test" not in table
     header = next(line for line in table.splitlines() if line.startswith("| method |"))
     names = [c.strip() for c in header.split("|")[1:-1]]
     rows = {}
