@@ -163,11 +163,20 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    import yaml
+
     from .evaluations import evaluate_study
     from .export import export_study
 
+    where = {}
+    for item in args.where:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise LaunchError(f"--where {item!r} is invalid; allowed: FIELD=VALUE, e.g. "
+                              "--where model=MLP")
+        where[key] = yaml.safe_load(text)
     evaluate_study(args.path, args.trials, args.archs, args.models, args.protocol, args.epochs,
-                   args.address)
+                   args.address, where=where)
     print(f"wrote {export_study(args.path)}")
 
 
@@ -236,6 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     evaluate.add_argument("--trials", default="best:3",
                           help="all, or best:K: every seed of the K best configurations by the "
                                "study's first objective (default best:3)")
+    evaluate.add_argument("--where", action="append", metavar="FIELD=VALUE", default=[],
+                          help="only trials whose run config has this value (YAML), before "
+                               "--trials chooses, e.g. --where model=MLP; repeatable")
     evaluate.add_argument("--archs", type=lambda text: tuple(a for a in text.split(",") if a),
                           help="architectures, e.g. ConvNet,MLP,LeNet (default: each trial's)")
     evaluate.add_argument("--models", type=positive_int, default=10,

@@ -14,6 +14,8 @@ import math
 import posixpath
 import statistics
 import time
+from dataclasses import fields
+from typing import Any
 
 import pyarrow.fs
 import ray
@@ -30,11 +32,23 @@ from .trainable import trial_config
 from .tuning import EVALUATIONS, connect, load_evaluations, read_study
 
 
-def select_trials(study: Study, analysis: tune.ExperimentAnalysis, which: str) -> list:
+def select_trials(study: Study, analysis: tune.ExperimentAnalysis, which: str,
+                  where: dict[str, Any] | None = None) -> list:
     """'all' finished trials, or 'best:K': every finished trial of the K configurations
-    (all seeds pooled) with the best mean of the study's first objective."""
+    (all seeds pooled) with the best mean of the study's first objective; among the trials
+    whose run config has every `where` field's value (e.g. {"model": "MLP"}), if given."""
     finished = [t for t in analysis.trials if t.status == "TERMINATED"
                 and not (t.last_result or {}).get("duplicate_of")]  # counted once
+    known = {f.name for f in fields(RunConfig)}
+    for key, value in (where or {}).items():
+        if key not in known:
+            raise LaunchError(f"--where {key}={value}: {key!r} is not a run config field; "
+                              f"allowed: {', '.join(sorted(known))}")
+        values = [getattr(trial_config(study, t.config), key) for t in finished]
+        finished = [t for t, v in zip(finished, values) if v == value]
+        if not finished:
+            raise LaunchError(f"--where {key}={value}: no finished trial has it; its values: "
+                              + ", ".join(sorted(set(map(str, values)))))
     if which == "all":
         return finished
     prefix, _, k = which.partition(":")
@@ -80,8 +94,9 @@ def evaluate_task(synthetic: bytes, config: dict, arch: str, protocol: str, epoc
 
 def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | None = None,
                    models: int = 10, protocol: str = "full", epochs: int | None = None,
-                   address: str | None = None, also_archs: tuple[str, ...] = ()) -> list[dict]:
-    """Evaluate the chosen trials' latest synthetic sets by networks 0..models-1 of the
+                   address: str | None = None, also_archs: tuple[str, ...] = (),
+                   where: dict[str, Any] | None = None) -> list[dict]:
+    """Evaluate the chosen trials' (select_trials) latest synthetic sets by networks 0..models-1 of the
     protocol, on archs (default: each trial's evaluation architectures, and also_archs);
     skip the networks STUDY/evaluations holds already. Returns the evaluations (see
     tuning.load_evaluations) this request covers."""
@@ -89,7 +104,7 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
     study, launch_info = read_study(path)
     PROTOCOLS[protocol]  # an unknown protocol stops here, before Ray
     analysis = tune.ExperimentAnalysis(path)
-    trials = select_trials(study, analysis, which)
+    trials = select_trials(study, analysis, which, where)
     fs, root = filesystem(path)
     folder = posixpath.join(root, EVALUATIONS)
     done = {posixpath.basename(f.path) for f in fs.get_file_info(

@@ -86,3 +86,18 @@ def test_more_networks_add_to_the_earlier_ones(study):
     assert len(after) - len(before) == 2 * len(more)  # 2 more networks per selected trial
     [same] = [e for e in more if e["trial_id"] == one["trial_id"]]
     assert same["networks"] == 3 and same["accs"][0] == one["accs"][0]
+
+
+def test_where_chooses_among_the_trials_with_a_config_value(study):
+    trials = pd.read_parquet(study / "results" / "trials.parquet")
+    worst = trials.groupby("init").acc_mean.mean().idxmin()
+    # best:1 among the worst init's trials is that init, not the study's best
+    records = evaluate_study(str(study), "best:1", ("MLP",), models=1, protocol="study",
+                             where={"init": worst})
+    assert sorted(r["trial_id"] for r in records) == sorted(trials[trials.init == worst].trial_id)
+    with pytest.raises(LaunchError, match="'modle' is not a run config field; allowed: .*model"):
+        evaluate_study(str(study), "all", where={"modle": "MLP"})
+    with pytest.raises(LaunchError, match="no finished trial has it; its values: noise, real"):
+        evaluate_study(str(study), "all", where={"init": "black"})
+    with pytest.raises(SystemExit, match="--where 'init' is invalid; allowed: FIELD=VALUE"):
+        main(["evaluate", str(study), "--where", "init"])
