@@ -6,7 +6,7 @@ states the budget, then a table: per level the seed study's number, DC's publish
 there is one, raygm's mean with its 95% CI over seeds (n), the difference to the question's
 reference level (paired by seed when the trials pair: final.compare) and a verdict on the
 seed's claim. Accuracies are the confirmation's (DC's full protocol) where every set was
-confirmed; where only the screen's best were, the screen answers and the confirmation stands
+confirmed; where only some were (the screen's best), the screen answers and the confirmation stands
 beside it; the page says which. The figures come from the other
 analysis scripts (final, curves, class_loss, montage), written next to the page.
 
@@ -175,13 +175,16 @@ def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> li
     own = evaluations[(evaluations["protocol"] == "full")
                       & (evaluations["arch"] == evaluations["model"])]
     if results.finished["full_acc_mean_own"].isna().any():
-        # only the screen's best configurations were confirmed: the screen, which every set
-        # has, answers the question, and the confirmation stands beside it
+        # only some sets were confirmed (the screen's best, or one model's): the screen,
+        # which every set has, answers the question, and the confirmation stands beside it
         confirmed = results.finished.dropna(subset=["full_acc_mean_own"])
-        best = ", ".join(map(str, common.levels(confirmed, results.factors[0])))
+        factor = next((f for f in results.factors if confirmed[f].nunique()
+                       < results.finished[f].nunique()), results.factors[0])
+        *others, last = map(str, common.levels(confirmed, factor))
+        which = f"{', '.join(others)} or {last}" if others else last
         return [("screen", "acc_mean", "the study's own evaluation of every set"),
                 ("confirmed", "full_acc_mean_own",
-                 f"the screen's best ({best}) under the full protocol, {describe(own)}")]
+                 f"the sets with {factor} {which} under the full protocol, {describe(own)}")]
     metrics = [("own architecture", "full_acc_mean_own", f"full protocol: {describe(own)}")]
     if results.finished["model"].nunique() > 1:  # sets matched with different networks:
         # also each architecture every set was evaluated on

@@ -185,7 +185,7 @@ def test_a_partly_confirmed_study_is_answered_by_its_screen(tmp_path):
     text = results_page.page(results, tmp_path / "docs").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| init |"))
     assert header.index("raygm, screen %") < header.index("raygm, confirmed %")
-    assert "confirmed: the screen's best (noise, real, seed_zeros) under the full protocol" \
+    assert "confirmed: the sets with init noise, real or seed_zeros under the full protocol" \
         in text and "screen: the study's own evaluation of every set" in text
     lines = text[text.index(header):].split("\n\n")[0].splitlines()[2:]  # the question's
     table = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
