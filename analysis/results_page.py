@@ -350,6 +350,21 @@ def study_sections(folder: Path, out: Path) -> list[Answer]:
     return [part_section(results, question, evaluations, out, part) for part in parts]
 
 
+def divergences(results: common.Results, column: str) -> str:
+    """The sets whose matching loss became NaN or inf: they stay in (divergence is an
+    outcome of their configuration), and the page says so rather than hiding it in a mean."""
+    steps = results.iterations[results.iterations["iteration"] > 0]  # 0: evaluation only
+    first = steps[~np.isfinite(steps["loss"].astype(float))].groupby("trial_id")["iteration"].min()
+    trials = results.finished[results.finished["trial_id"].isin(first.index)]
+    if trials.empty:
+        return ""
+    named = [f"{row[column]}, seed {row['seed']} (from iteration {first[row['trial_id']]})"
+             for _, row in trials.sort_values([column, "seed"]).iterrows()]
+    return ("Diverged: the matching loss became non-finite for " + "; ".join(named)
+            + ". These sets stay in the table at the accuracy they get (chance where their "
+            "pixels are NaN): divergence is an outcome of the configuration.")
+
+
 def finished_evaluations(folder: Path, results: common.Results) -> pd.DataFrame:
     evaluations = pd.read_parquet(folder / "evaluations.parquet")
     return evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
@@ -398,6 +413,7 @@ def part_section(results: common.Results, question: Question, evaluations: pd.Da
              + (f" Launched as `{command}`." if launched.get("study_file") else ""),
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
              limits, question.note, common.markdown_table(table), "\n".join(words),
+             divergences(results, column),
              "Figures: the final-accuracy plots show the accuracies of the table; the curves "
              "and the per-class matching losses come from the trials' own (screen) "
              "evaluations and reports."]

@@ -221,14 +221,16 @@ def hessian_accuracy(model, term, seed):
                                                                           len(term))
 
 
-def write_hessian_study(results, name, weights=(None,)):
+def write_hessian_study(results, name, weights=(None,), diverged=None):
+    """diverged: a trial whose matching loss is NaN from iteration 2 on."""
     trials = [{"trial_id": f"{model}_{term}_{weight}_{s}".replace(" ", "_"),
                "config": {"model": model, "hessian": mode, "hessian_curvature": kind,
                           "hessian_weight": weight or w, "iterations": iterations, "seed": s},
                "status": "TERMINATED", "iterations": iterations,
                "distill_seconds": 12.0 + s if mode != "none" or iterations == 12 else 4.0 + s,
                "acc": {iterations: hessian_accuracy(model, term, s) + (weight or 0)},
-               "losses": lambda i: [1.0] * 10}
+               "losses": lambda i, t=f"{model}_{term}_{weight}_{s}".replace(" ", "_"):
+                   [math.nan if t == diverged and i >= 2 else 1.0] * 10}
               for model in GAIN for term, (mode, kind, w, iterations) in TERMS.items()
               for weight in (weights if mode != "none" else (None,)) for s in SEEDS]
     study = {"name": name, "kind": "grid",
@@ -360,3 +362,15 @@ def question_row(text, header_start, level):
         row = dict(zip(names, (c.strip() for c in line.split("|")[1:-1])))
         if row[names[0]] == level:
             return row
+
+
+def test_sets_whose_matching_loss_diverged_are_named_and_kept(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    write_hessian_study(results, "hessian_test", diverged="MLP_hvp_None_3")
+    text = results_page.page(results, tmp_path / "docs").read_text()
+    mlp = text[text.index("term help? On MLP"):]
+    convnet = text[text.index("term help? On ConvNet"):text.index("term help? On MLP")]
+    assert "Diverged: the matching loss became non-finite for hvp, seed 3 (from iteration 2)." \
+        in mlp and "Diverged" not in convnet
+    assert question_table(text, "term help? On MLP")["hvp"]["raygm, screen %"].endswith("(n=5)")
