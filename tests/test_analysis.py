@@ -452,7 +452,7 @@ def test_columns_that_only_tell_levels_apart_do_not_split_pairs(tmp_path):
                               .itertuples(index=False)]
     keys = final.pairing_keys(results, "term", "acc_mean")
     assert keys == {term: [(s,) for s in range(3)] for term in sorted(runs)}
-    results.trials.drop(columns="term", inplace=True)
+    results.trials = results.trials.drop(columns="term")
     by_mode = final.pairing_keys(results, "hessian", "acc_mean")
     assert sorted(by_mode["none"]) == sorted((s, i) for i in (4, 12) for s in range(3))
 
