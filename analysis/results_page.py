@@ -178,8 +178,8 @@ def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> li
         # only some sets were confirmed (the screen's best, or one model's): the screen,
         # which every set has, answers the question, and the confirmation stands beside it
         confirmed = results.finished.dropna(subset=["full_acc_mean_own"])
-        factor = next((f for f in results.factors if confirmed[f].nunique()
-                       < results.finished[f].nunique()), results.factors[0])
+        factor = next((f for f in results.factors if confirmed[f].astype(str).nunique()
+                       < results.finished[f].astype(str).nunique()), results.factors[0])
         *others, last = map(str, common.levels(confirmed, factor))
         which = f"{', '.join(others)} or {last}" if others else last
         return [("screen", "acc_mean", "the study's own evaluation of every set"),
