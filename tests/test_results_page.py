@@ -166,12 +166,15 @@ def test_a_partly_confirmed_study_is_answered_by_its_screen(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     trials = [{"trial_id": f"{init}_{s}",
-               "config": {"model": "ConvNet", "init": init, "seed": s, "iterations": 4},
+               "config": {"model": "ConvNet", "init": init, "seed": s, "iterations": 4,
+                          "eval_at": [0, 4]},
                "status": "TERMINATED", "iterations": 4,
                "acc": {0: 0.1, 4: acc + shift(s) + jitter(init, s)},
                "losses": lambda i: [1.0] * 10}
               for init, acc in INIT_SCREEN.items() for s in SEEDS]
-    study = {"name": "init_test", "kind": "grid", "factors": ["init"],
+    # a list-valued factor first (eval_at, as a grid union sets it): the confirmed sets are
+    # told apart by init, where they differ from all sets
+    study = {"name": "init_test", "kind": "grid", "factors": ["eval_at", "init"],
              "objectives": [{"metric": "acc_mean", "mode": "max"}],
              "space": {"init": {"grid": list(INIT_SCREEN)}}, "repeats": 5,
              "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU"}
