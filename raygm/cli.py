@@ -163,10 +163,9 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    import yaml
-
     from .evaluations import evaluate_study
     from .export import export_study
+    from .study import read_raw
 
     where = {}
     for item in args.where:
@@ -174,7 +173,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if not sep:
             raise LaunchError(f"--where {item!r} is invalid; allowed: FIELD=VALUE, e.g. "
                               "--where model=MLP")
-        where[key] = yaml.safe_load(text)
+        where[key] = read_raw(text, f"--where {key}")
     evaluate_study(args.path, args.trials, args.archs, args.models, args.protocol, args.epochs,
                    args.address, where=where)
     print(f"wrote {export_study(args.path)}")

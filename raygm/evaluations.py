@@ -40,11 +40,12 @@ def select_trials(study: Study, analysis: tune.ExperimentAnalysis, which: str,
     finished = [t for t in analysis.trials if t.status == "TERMINATED"
                 and not (t.last_result or {}).get("duplicate_of")]  # counted once
     known = {f.name for f in fields(RunConfig)}
+    configs = {t.trial_id: trial_config(study, t.config) for t in finished} if where else {}
     for key, value in (where or {}).items():
         if key not in known:
             raise LaunchError(f"--where {key}={value}: {key!r} is not a run config field; "
                               f"allowed: {', '.join(sorted(known))}")
-        values = [getattr(trial_config(study, t.config), key) for t in finished]
+        values = [getattr(configs[t.trial_id], key) for t in finished]
         finished = [t for t, v in zip(finished, values) if v == value]
         if not finished:
             raise LaunchError(f"--where {key}={value}: no finished trial has it; its values: "
