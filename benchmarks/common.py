@@ -8,17 +8,36 @@ import torch
 from raygm.matching import cpu_description
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """Best fp32 matrix-multiply rate of this machine, in GFLOP/s (n x n @ n x n)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int = 2048, repeats: int = 10, device: str = "cpu") -> float:
+    """Best fp32 matrix-multiply rate of this machine (or GPU), in GFLOP/s (n x n @ n x n;
+    TF32 as the process has it set)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     a @ b
     best = float("inf")
     for _ in range(repeats):
+        sync(device)
         start = time.perf_counter()
         a @ b
+        sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * n ** 3 / best / 1e9
 
 
-def machine() -> str:
-    return f"{cpu_description()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine(device: str = "cpu") -> str:
+    where = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else \
+        f"{cpu_description()}, {torch.get_num_threads()} torch threads"
+    return f"{where}, torch {torch.__version__}"
+
+
+def mode_config(config, mode: str):
+    """config in a benchmark mode: execution, then levers or bf16 joined by +, e.g.
+    compiled+batched_classes+tf32 (fp32 unless bf16 is named)."""
+    execution, *rest = mode.split("+")
+    levers = tuple(r for r in rest if r != "bf16")
+    return config.replace(execution=execution, levers=levers or None,
+                          precision="bf16" if "bf16" in rest else "fp32")

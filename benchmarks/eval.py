@@ -6,6 +6,11 @@ DC's augmentation image by image (numpy + scipy.ndimage.rotate, as DC's utils.au
 eager network; the new path augments whole batches (raygm.augment) on a compiled network.
 
     python benchmarks/eval.py [--data-dir DIR] [--synthetic runs/demo/synthetic.pt] [--models 3]
+        [--device cuda] [--modes eager compiled compiled+stacked_eval ...]
+
+On a GPU (--device cuda) DC's per-image reference (numpy and scipy on the CPU) is left out
+and the first mode is the reference: modes name an execution and the levers of
+raygm/gpu.py, e.g. compiled+stacked_eval+cuda_graphs.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from scipy.ndimage import rotate as scipy_rotate
 
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import machine, matmul_gflops
+from common import machine, matmul_gflops, mode_config
 from raygm.config import RunConfig
 from raygm.data import load_dataset
 from raygm.evaluate import evaluate_synthetic, train_and_test
@@ -61,9 +66,9 @@ def dc_augment_per_image(images: torch.Tensor, generator=None, crop: int = 4,
     return images
 
 
-def network_flops(images, labels, data, epochs: int) -> float:
+def network_flops(images, labels, data, epochs: int, config: RunConfig) -> float:
     """FLOPs of one evaluated network: epochs training steps on the set, one test pass."""
-    net = build_model("ConvNet", 1, 10, (28, 28))
+    net = build_model("ConvNet", 1, 10, (28, 28), config.net)
     with FlopCounterMode(display=False) as train:
         F.cross_entropy(net(images), labels).backward()
     with FlopCounterMode(display=False) as test, torch.no_grad():
@@ -79,6 +84,10 @@ def main() -> None:
                                             "10 random real images)")
     parser.add_argument("--models", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=1000)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--modes", nargs="+", default=["compiled"],
+                        help="execution+levers, each a row after DC's reference (on a CPU)")
+    parser.add_argument("--width", type=int, default=128, help="ConvNet width (small: a dry run)")
     args = parser.parse_args()
     data = load_dataset("MNIST", args.data_dir, download=False)
     torch.manual_seed(0)
@@ -88,34 +97,41 @@ def main() -> None:
     else:
         images = init_synthetic("real", data, 1)
     labels = synthetic_labels(data.num_classes, 1)
-    config = RunConfig(ipc=1, eval_models=args.models, eval_epochs=args.epochs)
-    flops, rate = network_flops(images, labels, data, args.epochs), matmul_gflops()
+    config = RunConfig(ipc=1, eval_models=args.models, eval_epochs=args.epochs,
+                       net_width=args.width, device=args.device)
+    flops, rate = network_flops(images, labels, data, args.epochs, config), \
+        matmul_gflops(device=args.device)
     floor = flops / (rate * 1e9)
-    print(f"{machine()}; ConvNet, {args.epochs} epochs, ipc 1, DC augmentation, "
+    print(f"{machine(args.device)}; ConvNet, {args.epochs} epochs, ipc 1, DC augmentation, "
           f"{args.models} networks each")
     print(f"FLOPs per evaluated network {flops / 1e12:.2f} TFLOP; fp32 matmul {rate:.0f} GFLOP/s; "
           f"floor {floor:.1f} s per network")
+    rows = {}
+    if args.device == "cpu":
+        accs, start = [], time.perf_counter()
+        for _ in range(args.models):
+            net = build_model("ConvNet", 1, 10, (28, 28), config.net)
+            accs.append(train_and_test(net, images, labels, data, args.epochs, config.eval_lr,
+                                       config.eval_batch, dc_augment_per_image))
+        rows["per-image augmentation, eager (DC)"] = EvaluationRecord.from_accs(
+            0, "ConvNet", accs, time.perf_counter() - start)
+    device_images, device_labels = images.to(args.device), labels.to(args.device)
+    for mode in args.modes:
+        run = mode_config(config, mode)
+        # compile once outside the timing: a study process pays it once, not per network
+        evaluate_synthetic(device_images, device_labels, data,
+                           run.replace(eval_epochs=2), "ConvNet", iteration=-1)
+        rows[f"batched augmentation, {mode}"] = evaluate_synthetic(
+            device_images, device_labels, data, run, "ConvNet")
 
-    accs, start = [], time.perf_counter()
-    for _ in range(args.models):
-        net = build_model("ConvNet", 1, 10, (28, 28), config.net)
-        accs.append(train_and_test(net, images, labels, data, args.epochs, config.eval_lr,
-                                   config.eval_batch, dc_augment_per_image))
-    ref = EvaluationRecord.from_accs(0, "ConvNet", accs, time.perf_counter() - start)
-
-    # compile once outside the timing: a study process pays it once, not per network
-    evaluate_synthetic(images, labels, data, config.replace(eval_models=1, eval_epochs=2),
-                       "ConvNet", iteration=-1)
-    new = evaluate_synthetic(images, labels, data, config, "ConvNet")
-
+    ref = next(iter(rows.values()))
     print("| path | s / network | speed-up | floor / time | accuracy % (mean ± std) |")
     print("|---|---|---|---|---|")
-    for name, r in (("per-image augmentation, eager (DC)", ref),
-                    ("batched augmentation, compiled (raygm)", new)):
-        print(f"| {name} | {r.seconds_per_model:.1f} | "
+    for name, r in rows.items():
+        print(f"| {name} | {r.seconds_per_model:.2f} | "
               f"{ref.seconds_per_model / r.seconds_per_model:.2f}x | "
               f"{floor / r.seconds_per_model:.2f} | "
-              f"{100 * r.acc_mean:.2f} ± {100 * r.acc_std:.2f} |")
+              f"{100 * r.acc_mean:.2f} ± {100 * r.acc_std:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from .augment import AUGMENTATIONS, DSA_STRATEGIES
 from .data import DATASETS
+from .gpu import LEVERS
 from .higher_order import HESSIAN_CURVATURES, HESSIAN_MODES, needs_real_graph
 from .init import INITS
 from .matching import DISTANCES, PRECISIONS
@@ -145,8 +146,15 @@ class RunConfig:
         "help": "real-data gradients in fp32 or under bf16 autocast; auto: bf16 on CPUs with "
                 "AMX, fp32 elsewhere (the run's config.json records which)",
         "choices": PRECISIONS})
+    levers: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "GPU speed levers, e.g. batched_classes,stacked_eval (default none; each "
+                "computes what the default path does, in fewer kernel launches: "
+                "raygm/gpu.py)", "choices": LEVERS})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
+    gpu_memory_fraction: float | None = field(default=None, metadata={
+        "help": "the share of the GPU's memory this run may take, in (0, 1] (for runs "
+                "sharing a GPU; default: all of it)"})
 
     def __post_init__(self):
         hints = get_type_hints(type(self))
@@ -197,6 +205,11 @@ class RunConfig:
             if list(self.eval_at) != sorted(set(self.eval_at)):
                 raise ConfigError("eval_at", self.eval_at,
                                   "iterations in increasing order, each once")
+        if self.levers is not None and len(set(self.levers)) < len(self.levers):
+            raise ConfigError("levers", self.levers, "distinct levers from " + ", ".join(LEVERS))
+        if self.gpu_memory_fraction is not None and not 0 < self.gpu_memory_fraction <= 1:
+            raise ConfigError("gpu_memory_fraction", self.gpu_memory_fraction,
+                              "a number in (0, 1]")
         self._check_effective()
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError("device", self.device, "auto, cpu, cuda, cuda:N")
@@ -218,6 +231,15 @@ class RunConfig:
                 self.hessian, self.hessian_curvature):
             raise ConfigError("precision", self.precision, "fp32 or auto when the higher-order "
                               "term differentiates the real gradient (hvp, exact curvature)")
+        if self.uses_lever("batched_classes") and self.hessian != "none":
+            raise ConfigError("levers", self.levers, "levers without batched_classes when "
+                              "hessian is not 'none' (the higher-order terms go class by class)")
+        if self.uses_lever("cuda_graphs") and self.execution != "compiled":
+            raise ConfigError("levers", self.levers, "levers without cuda_graphs unless "
+                              "execution is 'compiled' (CUDA graphs replay compiled code)")
+        if self.gpu_memory_fraction is not None and self.device == "cpu":
+            raise ConfigError("gpu_memory_fraction", self.gpu_memory_fraction,
+                              "unset when device is 'cpu'")
         if self.inner_loop is not None and self.loops[0] == 1:
             raise ConfigError("inner_loop", self.inner_loop,
                               "unset when outer_loop is 1 (the network trains only between "
@@ -249,6 +271,9 @@ class RunConfig:
         """The matching and evaluation networks' own settings."""
         return ModelConfig(self.net_width, self.net_depth, self.net_act, self.net_norm,
                            self.net_pooling)
+
+    def uses_lever(self, lever: str) -> bool:
+        return lever in (self.levers or ())
 
     @property
     def uses_hessian(self) -> bool:

@@ -17,9 +17,10 @@ from .augment import DSA
 from .evaluate import evaluate_synthetic
 from .higher_order import higher_order_term, needs_real_graph
 from .init import init_synthetic, synthetic_labels
-from .matching import PRECISIONS, class_gradient, match_loss, resolve_precision
+from .matching import (PRECISIONS, batched_class_gradients, class_gradient,
+                       class_match_losses, match_loss, resolve_precision)
 from .models import build_model, compiled, has_batchnorm
-from . import streams
+from . import gpu, streams
 from .records import EvaluationRecord, IterationRecord
 from .training import train_epochs
 
@@ -32,24 +33,28 @@ def resolve_device(name: str) -> torch.device:
 
 def check_fits(config: RunConfig, data: RealData) -> None:
     """Refuse a config its data cannot serve, before any compute: a synthetic set larger
-    than a real class (an init from real images could not even be drawn)."""
+    than a real class (an init from real images could not even be drawn), or real batches
+    that batched classes could not stack."""
     smallest = min(len(idx) for idx in data.class_indices)
     if config.ipc > smallest:
         raise ConfigError("ipc", config.ipc, f"at most {smallest}, the images of the smallest "
                                              f"class of {data.name}'s train split")
+    if config.uses_lever("batched_classes") and config.batch_real > smallest:
+        # batched classes stack equal batches; a smaller class would give a shorter one
+        raise ConfigError("batch_real", config.batch_real,
+                          f"at most {smallest} (the smallest class of {data.name}'s train "
+                          "split) with lever batched_classes")
 
 
 class Distillation:
     def __init__(self, config: RunConfig, data: RealData):
         check_fits(config, data)
         self.device = resolve_device(config.device)
-        # the config as run: `auto` precision resolved for this machine
+        # the config as run: `auto` device and precision resolved for this machine
         self.config = config = config.replace(
-            precision=resolve_precision(config.precision, self.device))
+            device=str(self.device), precision=resolve_precision(config.precision, self.device))
         self.autocast = PRECISIONS[config.precision]
-        if self.device.type == "cuda" and config.execution == "compiled":
-            # TF32 matmuls and convolutions on GPUs that have them (a process-wide setting)
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        gpu.prepare(self.device, config.levers or (), config.gpu_memory_fraction)
         self.data = data.to(self.device)
         self.images = init_synthetic(config.init, data, config.ipc,
                                      streams.generator(config.seed, "init")).to(self.device)
@@ -63,8 +68,16 @@ class Distillation:
         # none): real-data gradients and inner-loop training.
         self.net = build_model(config.model, data.channels, data.num_classes, data.im_size,
                                config.net).to(self.device)
-        self.compiled_net = compiled(self.net, config.execution)
+        cuda_graphs = config.uses_lever("cuda_graphs")
+        self.compiled_net = compiled(self.net, config.execution, cuda_graphs)
         self.batchnorm = has_batchnorm(self.net)
+        # lever batched_classes: every class's gradients in one call (the synthetic side
+        # eager, as it needs double backward)
+        self.batched = config.uses_lever("batched_classes")
+        if self.batched:
+            self.real_gradients = compiled(batched_class_gradients(self.net), config.execution,
+                                           cuda_graphs)
+            self.synthetic_gradients = batched_class_gradients(self.net)
         # DSA: a class's real and synthetic images alike for matching, each synthetic image
         # its own way when the network trains on them (as DSA's code)
         self.dsa, self.train_augment = ((DSA(config.dsa, same_on_batch=True),
@@ -106,24 +119,36 @@ class Distillation:
             if self.batchnorm:  # statistics from a real batch, then frozen (as DC)
                 freeze_batchnorm(net, torch.cat([data.sample(k, c.bn_batch, real_stream)
                                                  for k in range(data.num_classes)]))
-            first, higher = [], []
+            reals, synthetics = [], []
             for k in range(data.num_classes):
                 real = data.sample(k, c.batch_real, real_stream)
                 synthetic = self.images[k * ipc:(k + 1) * ipc]
                 if self.dsa is not None:
                     real, synthetic = self.dsa.siamese(real, synthetic, dsa_stream)
-                with torch.autocast(self.device.type, self.autocast or torch.float32,
-                                    enabled=self.autocast is not None and not real_graph):
-                    g_real = class_gradient(net if real_graph else self.compiled_net, real, k,
-                                            params, create_graph=real_graph)
-                g_syn = class_gradient(net, synthetic, k, params, create_graph=True)
-                first.append(match_loss(g_syn, [g.detach() for g in g_real], c.distance))
-                if c.uses_hessian:
-                    higher.append(c.hessian_weight * higher_order_term(
-                        c.hessian, c.hessian_curvature, net, params, real, g_real, g_syn,
-                        c.hessian_probes))
-            first = torch.stack(first)
-            higher = torch.stack(higher) if higher else torch.zeros_like(first)
+                reals.append(real)
+                synthetics.append(synthetic)
+            autocast = torch.autocast(self.device.type, self.autocast or torch.float32,
+                                      enabled=self.autocast is not None and not real_graph)
+            if self.batched:  # all classes at once (no higher-order term: RunConfig)
+                with autocast, torch.no_grad():
+                    g_real = self.real_gradients(torch.stack(reals))
+                g_syn = self.synthetic_gradients(torch.stack(synthetics))
+                first = class_match_losses(g_syn, g_real, c.distance)
+                higher = torch.zeros_like(first)
+            else:
+                first, higher = [], []
+                for k, (real, synthetic) in enumerate(zip(reals, synthetics)):
+                    with autocast:
+                        g_real = class_gradient(net if real_graph else self.compiled_net, real,
+                                                k, params, create_graph=real_graph)
+                    g_syn = class_gradient(net, synthetic, k, params, create_graph=True)
+                    first.append(match_loss(g_syn, [g.detach() for g in g_real], c.distance))
+                    if c.uses_hessian:
+                        higher.append(c.hessian_weight * higher_order_term(
+                            c.hessian, c.hessian_curvature, net, params, real, g_real, g_syn,
+                            c.hessian_probes))
+                first = torch.stack(first)
+                higher = torch.stack(higher) if higher else torch.zeros_like(first)
             self.opt_img.zero_grad()
             (first.sum() + higher.sum()).backward()
             self.opt_img.step()

@@ -5,10 +5,12 @@ down what it hands them, as torchtune's metric loggers do."""
 from __future__ import annotations
 
 import copy
+import math
 import time
 from typing import Sequence
 
 from .distill import Distillation
+from .gpu import peak_memory_mb
 from .models import compile_seconds
 from .records import Progress, Report, Snapshot
 
@@ -53,6 +55,10 @@ def run_to_end(run: Distillation, reporters: Sequence[Reporter], checkpoint_ever
         if step is not None:
             progress.distill_seconds += step.seconds
         progress.compile_seconds = compile_seconds() - compiled_before
+        # this process's peak, or the run's from before a resume if that was higher
+        progress.peak_memory_mb = max((m for m in (progress.peak_memory_mb,
+                                                   peak_memory_mb(run.device))
+                                       if not math.isnan(m)), default=math.nan)
         progress.wall_seconds = time.perf_counter() - start
         grid = run.iteration in c.eval_points or run.iteration == c.iterations
         due = grid or (checkpoint_every > 0 and run.iteration % checkpoint_every == 0)

@@ -1,17 +1,20 @@
 """DC's evaluation protocol: train fresh networks on a (synthetic) set, test on real data."""
 from __future__ import annotations
 
+import copy
 import time
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
 
 from .augment import AUGMENTATIONS
 from .choices import Choices
 from .config import RunConfig
 from .data import RealData
-from .models import build_model, compiled
+from .models import build_model, compiled, has_batchnorm
 from .records import EvaluationRecord
 from .streams import stream_seed
 from .training import train_epochs
@@ -50,19 +53,86 @@ def evaluate_network(images: torch.Tensor, labels: torch.Tensor, data: RealData,
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
-        net = compiled(net.to(device), config.execution)
+        net = compiled(net.to(device), config.execution, config.uses_lever("cuda_graphs"))
         return train_and_test(net, images.detach(), labels, data, config.eval_train_epochs,
                               config.eval_lr, config.eval_batch,
                               AUGMENTATIONS[config.eval_augmentation](config.dsa_strategy),
                               generator)
 
 
+def evaluate_networks_stacked(images: torch.Tensor, labels: torch.Tensor, data: RealData,
+                              config: RunConfig, arch: str, iteration: int,
+                              networks: range) -> list[float] | None:
+    """evaluate_network for several networks trained together (lever stacked_eval): each
+    starts from its own initialisation and draws its shuffling and augmentation from its
+    own stream, as alone, so the results are evaluate_network's to float rounding. None for
+    an architecture with BatchNorm (its running statistics do not stack)."""
+    device = images.device
+    nets, generators = [], []
+    for n in networks:
+        seed = stream_seed(config.seed, "evaluate", iteration, n)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            nets.append(build_model(arch, data.channels, data.num_classes, data.im_size,
+                                    config.net).to(device))
+        generators.append(torch.Generator().manual_seed(seed))
+    if has_batchnorm(nets[0]):
+        return None
+    train_stacked(nets, images.detach(), labels, config.eval_train_epochs, config.eval_lr,
+                  config.eval_batch, AUGMENTATIONS[config.eval_augmentation](config.dsa_strategy),
+                  generators, config.execution, config.uses_lever("cuda_graphs"))
+    test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
+    return [accuracy(compiled(net, config.execution, config.uses_lever("cuda_graphs")),
+                     test_images, test_labels) for net in nets]
+
+
+def train_stacked(nets: list[nn.Module], images: torch.Tensor, labels: torch.Tensor,
+                  epochs: int, lr: float, batch_size: int, augment: Callable | None,
+                  generators: list[torch.Generator], execution: str = "eager",
+                  cuda_graphs: bool = False) -> None:
+    """train_and_test's training for networks of one architecture at once, in place: their
+    parameters stacked (torch.func.stack_module_state), one vmapped forward and backward
+    per batch, one optimiser over the stacked tensors (SGD's update is elementwise, so each
+    network's slice moves as its own optimiser would move it)."""
+    params, buffers = stack_module_state(nets)
+    template = copy.deepcopy(nets[0]).to("meta")
+    template.train()
+
+    def loss(params, buffers, x, y):
+        return F.cross_entropy(functional_call(template, (params, buffers), (x,)), y)
+
+    # the networks' mean losses summed: each network's gradient is its own loss's
+    total = compiled(lambda p, b, x, y: vmap(loss)(p, b, x, y).sum(), execution, cuda_graphs)
+    optimizer = torch.optim.SGD(params.values(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [epochs // 2], 0.1)
+    for _ in range(epochs):
+        orders = [torch.randperm(len(images), generator=g).to(images.device).split(batch_size)
+                  for g in generators]
+        for batches in zip(*orders):
+            xs = [images[b] if augment is None else augment(images[b], generator=g)
+                  for b, g in zip(batches, generators)]
+            ys = torch.stack([labels[b] for b in batches])
+            optimizer.zero_grad(set_to_none=True)
+            total(params, buffers, torch.stack(xs), ys).backward()
+            optimizer.step()
+        scheduler.step()
+    with torch.no_grad():
+        for n, net in enumerate(nets):
+            for name, p in net.named_parameters():
+                p.copy_(params[name][n])
+
+
 def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealData,
                        config: RunConfig, arch: str, iteration: int = 0) -> EvaluationRecord:
     """Accuracy of the config.eval_models evaluation networks of `iteration`."""
     start = time.perf_counter()
-    accs = [evaluate_network(images, labels, data, config, arch, iteration, n)
-            for n in range(config.eval_models)]
+    networks = range(config.eval_models)
+    accs = None
+    if config.uses_lever("stacked_eval"):
+        accs = evaluate_networks_stacked(images, labels, data, config, arch, iteration, networks)
+    if accs is None:
+        accs = [evaluate_network(images, labels, data, config, arch, iteration, n)
+                for n in networks]
     return EvaluationRecord.from_accs(iteration, arch, accs, time.perf_counter() - start)
 
 
@@ -90,6 +160,6 @@ def full_data_baseline(data: RealData, arch: str, config: RunConfig, epochs: int
     """Test accuracy of one `arch` network trained on the whole real train split."""
     torch.manual_seed(config.seed)
     net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
-    net = compiled(net.to(device), config.execution)
+    net = compiled(net.to(device), config.execution, config.uses_lever("cuda_graphs"))
     return train_and_test(net, data.images.to(device), data.labels.to(device), data, epochs,
                           config.eval_lr, config.eval_batch, augment=None)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 import platform
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call, grad, vmap
 
 from .choices import Choices
 
@@ -55,7 +56,26 @@ def class_gradient(net: nn.Module, images: torch.Tensor, label: int,
     target = torch.full((len(images),), label, dtype=torch.long, device=images.device)
     loss = F.cross_entropy(logits, target)
     grads = torch.autograd.grad(loss, params, create_graph=create_graph)
-    return list(grads) if create_graph else [g.detach() for g in grads]
+    # a copy: under CUDA graphs the next replay overwrites a graph's outputs
+    return list(grads) if create_graph else [g.detach().clone() for g in grads]
+
+
+def batched_class_gradients(net: nn.Module) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """class_gradient for all classes in one vmapped call (torch.func): the returned function
+    takes images [classes, n, C, H, W], class k's all of label k, and gives per parameter a
+    tensor [classes, *shape]. Differentiable with respect to the images (torch.func's
+    transforms compose with autograd); under no_grad it builds no graph."""
+    def loss(params, images, label):
+        logits = functional_call(net, params, (images,))
+        return F.cross_entropy(logits, label.expand(len(images)))
+
+    per_class = vmap(grad(loss), in_dims=(None, 0, 0))
+
+    def gradients(images: torch.Tensor) -> list[torch.Tensor]:
+        params = {name: p.detach() for name, p in net.named_parameters()}
+        labels = torch.arange(len(images), device=images.device)
+        return list(per_class(params, images, labels).values())
+    return gradients
 
 
 @DISTANCES.register("ours")
@@ -93,3 +113,9 @@ def match_loss(g_syn: Sequence[torch.Tensor], g_real: Sequence[torch.Tensor],
                distance: str) -> torch.Tensor:
     """Distance between two lists of parameter gradients (one of DISTANCES)."""
     return DISTANCES[distance](g_syn, g_real)
+
+
+def class_match_losses(g_syn: Sequence[torch.Tensor], g_real: Sequence[torch.Tensor],
+                       distance: str) -> torch.Tensor:
+    """match_loss of every class at once, from batched_class_gradients' outputs: [classes]."""
+    return vmap(lambda s, r: match_loss(s, r, distance))(list(g_syn), list(g_real))

@@ -205,13 +205,15 @@ def has_batchnorm(net: nn.Module) -> bool:
 
 
 # compiled: through torch.compile (it shares net's parameters; compiled graphs support
-# backward but not double backward); eager: as is, DC's reference.
-EXECUTIONS = Choices("execution", {"compiled": lambda net: torch.compile(net, dynamic=False),
-                                   "eager": lambda net: net})
+# backward but not double backward); eager: as is, DC's reference. Either takes a module or
+# a function, and torch.compile's mode (reduce-overhead: CUDA graphs).
+EXECUTIONS = Choices("execution", {
+    "compiled": lambda fn, mode: torch.compile(fn, dynamic=False, mode=mode),
+    "eager": lambda fn, mode: fn})
 
 
-def compiled(net: nn.Module, execution: str) -> nn.Module:
-    return EXECUTIONS[execution](net)
+def compiled(fn, execution: str, cuda_graphs: bool = False):
+    return EXECUTIONS[execution](fn, "reduce-overhead" if cuda_graphs else None)
 
 
 def compile_seconds() -> float:

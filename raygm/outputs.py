@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -20,6 +21,7 @@ from .config import RunConfig
 from .data import RealData
 from .driver import Reporter
 from .files import torch_bytes, write_atomic
+from .gpu import device_name
 from .records import Progress, Report, Snapshot
 
 SYNTHETIC = "synthetic.pt"
@@ -86,5 +88,9 @@ class RunFiles(Reporter):
             f.close()
         summary = {"config": self.config.to_dict(), "evaluations": self.evaluations,
                    "wall_seconds": progress.wall_seconds,
-                   "distill_seconds": progress.distill_seconds}
+                   "distill_seconds": progress.distill_seconds,
+                   "device_name": device_name(torch.device(self.config.device)),
+                   # JSON has no NaN: none on a CPU
+                   "peak_memory_mb": None if math.isnan(progress.peak_memory_mb)
+                   else progress.peak_memory_mb}
         write_atomic(self.out, "summary.json", json.dumps(summary, indent=2).encode())

@@ -23,9 +23,13 @@ TIMES = ("seconds", "distill_seconds", "evaluate_seconds", "checkpoint_seconds",
          "setup_seconds", "compile_seconds", "wall_seconds")
 CLASS_LOSS_PREFIX = "loss_class_"
 # What a trial adds to every report about where and how it ran: seed, device and precision
-# are also run-config columns (as resolved: auto -> cpu/cuda, fp32/bf16), node_id a
-# trials.parquet column.
-CONTEXT = {"seed": int, "device": str, "precision": str, "node_id": str}
+# are also run-config columns (as resolved: auto -> cpu/cuda, fp32/bf16); node_id, the
+# device's name and the GPU memory the trial may take (its share; NaN on a CPU) are
+# trials.parquet columns.
+CONTEXT = {"seed": int, "device": str, "precision": str, "node_id": str,
+           "device_name": str, "memory_cap_gb": float}
+# the most GPU memory the run has held in tensors so far (NaN on a CPU)
+MEMORY = "peak_memory_mb"
 # a trial whose configuration and seed an earlier trial ran reports that trial's final
 # metrics once, with duplicate_of = its id (trials.parquet)
 
@@ -53,15 +57,16 @@ def iteration_columns(archs, num_classes: int) -> dict[str, type]:
     """Columns of iterations.parquet after the config's (one row per trial x report)."""
     return {"iteration": int, **dict.fromkeys(LOSSES, float),
             **{class_loss_column(c): float for c in range(num_classes)},
-            **dict.fromkeys(TIMES, float), **dict.fromkeys(accuracy_columns(archs), float),
-            "evaluated": bool}
+            **dict.fromkeys(TIMES, float), MEMORY: float,
+            **dict.fromkeys(accuracy_columns(archs), float), "evaluated": bool}
 
 
 def trial_columns(archs) -> dict[str, type]:
     """Columns of trials.parquet after the config's (one row per trial)."""
     return {"status": str, "error": str, "failures": int, "iterations_done": int,
             **dict.fromkeys(accuracy_columns(archs), float),
-            **dict.fromkeys(TIMES[1:], float), "node_id": str, "duplicate_of": str,
+            **dict.fromkeys(TIMES[1:], float), MEMORY: float, "node_id": str,
+            "device_name": str, "memory_cap_gb": float, "duplicate_of": str,
             "trial_dir": str,
             "synthetic_path": str, "grid_paths": list[str]}
 
@@ -118,6 +123,7 @@ class Progress:
     setup_seconds: float = 0.0
     compile_seconds: float = 0.0
     wall_seconds: float = 0.0
+    peak_memory_mb: float = math.nan
     accuracy: dict[str, tuple[float, float]] = field(default_factory=dict)  # latest (mean, std)
 
     def metrics(self, archs) -> dict[str, float]:
@@ -128,7 +134,7 @@ class Progress:
                   for stat, value in zip(("mean", "std"), self.accuracy.get(arch, nothing))}
         first = {accuracy_column(stat): latest[accuracy_column(stat, archs[0])]
                  for stat in ("mean", "std")}
-        return {**{k: getattr(self, k) for k in TIMES[1:]}, **first, **latest}
+        return {**{k: getattr(self, k) for k in (*TIMES[1:], MEMORY)}, **first, **latest}
 
 
 @dataclass(frozen=True)

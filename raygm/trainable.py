@@ -25,6 +25,7 @@ from .data import load_dataset
 from .distill import Distillation
 from .driver import Reporter, run_to_end
 from .files import read_text, write_atomic
+from .gpu import device_name, memory_cap_gb
 from .outputs import save_snapshot
 from .records import Report
 from .study import Study, distribution
@@ -48,6 +49,13 @@ def trial_threads() -> int:
     """torch threads = this trial's CPU share (at least one), so trials don't oversubscribe."""
     cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
     return max(1, int(cpus))
+
+
+def trial_gpu_share() -> float | None:
+    """This trial's fraction of a GPU (e.g. 0.25 when four trials share one), the cap on its
+    GPU memory; None with a whole GPU or more."""
+    gpus = tune.get_context().get_trial_resources().required_resources.get("GPU", 0)
+    return gpus if 0 < gpus < 1 else None
 
 
 class DashboardMetrics(Reporter):
@@ -173,6 +181,8 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
         return
     sampled = config  # the key of FinishedRuns: the config before the node resolves it
     config = config.replace(device=trial_device(config.device))
+    if config.device.startswith("cuda") and config.gpu_memory_fraction is None:
+        config = config.replace(gpu_memory_fraction=trial_gpu_share())
     torch.set_num_threads(trial_threads())
     data = load_dataset(config.dataset, data_dir, download=download)
     resume = None
@@ -181,7 +191,9 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
             resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
     run = Distillation(config, data)
     context = {"seed": config.seed, "device": config.device, "precision": run.config.precision,
-               "node_id": ray.get_runtime_context().get_node_id()}
+               "node_id": ray.get_runtime_context().get_node_id(),
+               "device_name": device_name(run.device),
+               "memory_cap_gb": memory_cap_gb(run.device, config.gpu_memory_fraction)}
     run_to_end(run, [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
                      TuneReport(data, context), RememberFinished(finished, sampled, context)],
                checkpoint_every=study.checkpoint_every, resume=resume,

@@ -1,5 +1,7 @@
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -29,6 +31,22 @@ def test_distill_writes_synthetic_set_grids_and_metrics(mnist_dir, tmp_path):
     assert all(len(r["accs"].split(";")) == 2 for r in evals)
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["evaluations"]) == 2
+    assert "CPUs" in summary["device_name"] and summary["peak_memory_mb"] is None
+
+
+def test_distill_runs_where_neither_ray_nor_optuna_is_installed(mnist_dir, tmp_path):
+    """The GPU machine has torch but no Ray or Optuna: `raygm distill` (and the core) must
+    not import them."""
+    code = ("import sys; sys.modules['ray'] = sys.modules['optuna'] = None; "
+            "from raygm.cli import main; main(sys.argv[1:]); "
+            "assert not {'ray', 'optuna'} & {m.split('.')[0] for m in sys.modules "
+            "if sys.modules[m] is not None}")
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, "-c", code, "distill", "--data-dir", str(mnist_dir),
+                    "--no-download", "--net-width", "8", "--net-depth", "2", "--iterations",
+                    "1", "--eval-models", "0", "--batch-real", "4", "--execution", "eager",
+                    "--levers", "batched_classes", "--out", str(out)], check=True)
+    assert (out / "synthetic.pt").exists()
 
 
 def test_same_seed_same_synthetic_set_through_the_cli(mnist_dir, tmp_path):

@@ -23,6 +23,16 @@ from raygm.models import MODELS, ModelConfig
     ({"dsa": "crop_crop"}, "dsa", "distinct groups"),
     ({"dsa": "crop_flip"}, "dsa", "without flip for MNIST"),
     ({"dsa": "flip", "dataset": "SVHN"}, "dsa", "without flip for SVHN"),
+    ({"levers": ("warp",)}, "levers", "batched_classes, stacked_eval, cuda_graphs, tf32"),
+    ({"levers": ("tf32", "tf32")}, "levers", "distinct levers"),
+    ({"levers": ("batched_classes",), "hessian": "hvp", "hessian_weight": 0.1}, "levers",
+     "without batched_classes when hessian"),
+    ({"levers": ("cuda_graphs",), "execution": "eager"}, "levers",
+     "without cuda_graphs unless execution is 'compiled'"),
+    ({"gpu_memory_fraction": 0.0}, "gpu_memory_fraction", "(0, 1]"),
+    ({"gpu_memory_fraction": 1.5}, "gpu_memory_fraction", "(0, 1]"),
+    ({"gpu_memory_fraction": 0.25, "device": "cpu"}, "gpu_memory_fraction",
+     "unset when device is 'cpu'"),
 ])
 def test_invalid_values_name_field_and_allowed(changes, field, allowed):
     with pytest.raises(ConfigError) as err:

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from raygm.config import ConfigError
 from raygm.distill import Distillation
 
 from conftest import make_real_data
@@ -92,6 +93,42 @@ def test_compiled_and_eager_steps_agree(distance, hessian, curvature, tiny_confi
         assert f.loss_higher == pytest.approx(r.loss_higher, rel=1e-4, abs=1e-6)
     assert torch.allclose(end_f - start_f, end_r - start_r, rtol=1e-4, atol=1e-5)
     assert not torch.equal(end_r, start_r)
+
+
+@pytest.mark.parametrize("base, changes", [
+    ("tiny_config", {"distance": "ours"}), ("tiny_config", {"distance": "mse"}),
+    ("tiny_config", {"distance": "cos"}), ("tiny_mlp_config", {}),
+    ("tiny_config", {"dsa": "color_crop_cutout_scale_rotate"}),
+    ("tiny_config", {"net_norm": "batchnorm", "bn_batch": 2, "execution": "compiled"}),
+])
+def test_batched_classes_step_agrees_with_the_per_class_loop(base, changes, request, tiny_data):
+    """Lever batched_classes: the same losses (per class too) and synthetic update as the
+    per-class loop, to float32 rounding."""
+    config = request.getfixturevalue(base).replace(ipc=2, outer_loop=2, inner_loop=1, **changes)
+    results = {}
+    for levers in (None, ("batched_classes",)):
+        d = Distillation(config.replace(levers=levers), tiny_data)
+        results[levers] = (d.images.detach().clone(), [d.step() for _ in range(2)],
+                           d.images.detach().clone())
+    (start_r, rec_r, end_r), (start_b, rec_b, end_b) = results.values()
+    assert torch.equal(start_r, start_b)
+    for r, b in zip(rec_r, rec_b):
+        assert b.class_loss == pytest.approx(r.class_loss, rel=1e-5, abs=1e-6)
+        assert b.loss_higher == 0
+    update = end_r - start_r  # float32 rounding in sums over a layer of 128 or more
+    assert torch.allclose(end_b - start_b, update, rtol=1e-4, atol=2e-5 * update.abs().max())
+    assert not torch.equal(end_r, start_r)
+
+
+def test_batched_classes_refuse_real_batches_a_class_cannot_fill(tiny_config, tiny_data):
+    smallest = min(len(i) for i in tiny_data.class_indices)
+    with pytest.raises(ConfigError, match="'batch_real'.*batched_classes"):
+        Distillation(tiny_config.replace(levers=("batched_classes",), batch_real=smallest + 1),
+                     tiny_data)
+
+
+def test_the_config_as_run_names_the_device_it_resolved(tiny_config, tiny_data):
+    assert Distillation(tiny_config.replace(device="auto"), tiny_data).config.device == "cpu"
 
 
 def test_same_seed_gives_the_same_networks_and_batches_across_configurations(tiny_config,

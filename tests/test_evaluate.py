@@ -1,8 +1,14 @@
+import copy
+
+import pytest
 import torch
 
-from raygm.augment import DSA
-from raygm.evaluate import accuracy, evaluate_network, evaluate_synthetic, train_and_test
+from raygm.augment import AUGMENTATIONS, DSA
+from raygm.config import RunConfig
+from raygm.evaluate import (accuracy, evaluate_network, evaluate_synthetic, train_and_test,
+                            train_stacked)
 from raygm.models import build_model
+from raygm.training import train_epochs
 
 from conftest import make_real_data
 
@@ -73,3 +79,44 @@ def test_a_dsa_run_trains_its_evaluation_networks_with_dsa(tiny_config, monkeypa
     first = evaluate_network(images, labels, data, config, "ConvNet", 0, 0)
     assert calls == [(False, len(images))] * 4  # one batch per epoch here
     assert evaluate_network(images, labels, data, config, "ConvNet", 0, 0) == first
+
+
+@pytest.mark.parametrize("augment", ["none", "dc", "dsa"])
+@pytest.mark.parametrize("batch_size", [5, 256])
+def test_stacked_networks_train_as_each_would_alone(augment, batch_size):
+    """Lever stacked_eval: networks trained together end where each ends trained alone with
+    its own generator (its shuffling and augmentation), through momentum, weight decay and
+    the learning-rate drop, several batches an epoch or one."""
+    data = make_real_data()
+    images, labels = data.images[::4], data.labels[::4]
+    torch.manual_seed(0)
+    nets = [build_model("ConvNet", 1, 4, (8, 8), RunConfig(net_width=8, net_depth=2).net)
+            for _ in range(3)]
+    alone = copy.deepcopy(nets)
+    transform = AUGMENTATIONS[augment]("color_crop_cutout_scale_rotate")
+    for n, net in enumerate(alone):
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [3], 0.1)
+        train_epochs(net, optimizer, images, labels, 6, batch_size, transform, scheduler,
+                     torch.Generator().manual_seed(n))
+    start = copy.deepcopy(nets[0])
+    train_stacked(nets, images, labels, 6, 0.05, batch_size, transform,
+                  [torch.Generator().manual_seed(n) for n in range(3)])
+    for together, by_itself in zip(nets, alone):
+        for p, q in zip(together.parameters(), by_itself.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(nets[0].classifier.weight, start.classifier.weight)
+    assert not torch.equal(nets[0].classifier.weight, nets[1].classifier.weight)
+
+
+@pytest.mark.parametrize("changes", [{}, {"net_norm": "batchnorm"}])
+def test_stacked_evaluation_gives_each_network_its_accuracy(changes, tiny_config):
+    """evaluate_synthetic with stacked_eval meets the same networks as without (a network
+    with BatchNorm, which does not stack, trains alone)."""
+    data = make_real_data()
+    config = tiny_config.replace(eval_models=3, eval_epochs=8, **changes)
+    images, labels = data.images[::3], data.labels[::3]
+    alone = evaluate_synthetic(images, labels, data, config, "ConvNet", iteration=2)
+    together = evaluate_synthetic(images, labels, data,
+                                  config.replace(levers=("stacked_eval",)), "ConvNet", iteration=2)
+    assert together.accs == alone.accs and len(set(alone.accs)) > 1
