@@ -24,6 +24,7 @@ from ray import tune
 
 from .config import RunConfig
 from .data import load_dataset
+from . import gpu
 from .distill import resolve_device
 from .evaluate import PROTOCOLS, evaluate_network, protocol_config
 from .files import absolute, filesystem, trial_files, write_atomic
@@ -84,6 +85,8 @@ def evaluate_task(synthetic: bytes, config: dict, arch: str, protocol: str, epoc
     run = protocol_config(RunConfig.from_dict(config), protocol, epochs=epochs)
     device = resolve_device("cuda" if ray.get_gpu_ids() and torch.cuda.is_available()
                             else "cpu")
+    gpu.prepare(device, run.levers or (), gpu.memory_share(
+        ray.get_runtime_context().get_assigned_resources().get("GPU", 0)))
     data = load_dataset(run.dataset, data_dir, download=download).to(device)
     # network n of the trial's own evaluation at that iteration (common random numbers)
     acc = evaluate_network(state["images"].to(device), state["labels"].to(device), data, run,

@@ -43,6 +43,12 @@ def prepare(device: torch.device, levers: tuple[str, ...],
     own_compile_cache()
 
 
+def memory_share(gpus: float) -> float | None:
+    """The memory fraction of a process given `gpus` GPUs by Ray (0.25: a quarter of one);
+    None (no cap) with a whole GPU or more, or none."""
+    return gpus if 0 < gpus < 1 else None
+
+
 def own_compile_cache(root: str | None = None) -> str:
     """Point inductor's and Triton's caches at a folder of this process's own (unless the
     user chose them): processes sharing a GPU compile concurrently."""

@@ -25,7 +25,7 @@ from .data import load_dataset
 from .distill import Distillation
 from .driver import Reporter, run_to_end
 from .files import read_text, write_atomic
-from .gpu import device_name, memory_cap_gb
+from .gpu import device_name, memory_cap_gb, memory_share
 from .outputs import save_snapshot
 from .records import Report
 from .study import Study, distribution
@@ -49,13 +49,6 @@ def trial_threads() -> int:
     """torch threads = this trial's CPU share (at least one), so trials don't oversubscribe."""
     cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
     return max(1, int(cpus))
-
-
-def trial_gpu_share() -> float | None:
-    """This trial's fraction of a GPU (e.g. 0.25 when four trials share one), the cap on its
-    GPU memory; None with a whole GPU or more."""
-    gpus = tune.get_context().get_trial_resources().required_resources.get("GPU", 0)
-    return gpus if 0 < gpus < 1 else None
 
 
 class DashboardMetrics(Reporter):
@@ -182,7 +175,9 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
     sampled = config  # the key of FinishedRuns: the config before the node resolves it
     config = config.replace(device=trial_device(config.device))
     if config.device.startswith("cuda") and config.gpu_memory_fraction is None:
-        config = config.replace(gpu_memory_fraction=trial_gpu_share())
+        # the trial's share of the GPU (0.25 when four trials share one) caps its memory
+        config = config.replace(gpu_memory_fraction=memory_share(
+            tune.get_context().get_trial_resources().required_resources.get("GPU", 0)))
     torch.set_num_threads(trial_threads())
     data = load_dataset(config.dataset, data_dir, download=download)
     resume = None

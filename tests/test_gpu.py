@@ -31,6 +31,12 @@ def test_each_process_compiles_into_a_cache_of_its_own(monkeypatch, tmp_path):
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/mine"
 
 
+def test_a_fractional_gpu_caps_memory_at_its_share_and_a_whole_one_not_at_all():
+    assert gpu.memory_share(0.25) == 0.25
+    assert gpu.memory_share(1) is None and gpu.memory_share(2) is None
+    assert gpu.memory_share(0) is None
+
+
 def test_a_cpu_run_reports_its_cpu_and_no_gpu_memory(tiny_config, tiny_data):
     run = Distillation(tiny_config.replace(iterations=1, eval_models=0, eval_epochs=None),
                        tiny_data)
