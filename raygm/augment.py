@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .choices import Choices
+from .gpu import to_device
 
 
 def dc_augment(images: torch.Tensor, crop: int = 4, scale: float = 0.2, rotate: float = 45,
@@ -38,7 +39,8 @@ def dc_augment(images: torch.Tensor, crop: int = 4, scale: float = 0.2, rotate: 
     theta[is_rot, 1, 0], theta[is_rot, 1, 1] = sin * w / h, cos
     # Areas moved in from outside take the per-channel mean, as in DC.
     fill = images.mean(dim=(0, 2, 3), keepdim=True)
-    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
+    grid = F.affine_grid(to_device(theta, images.device), list(images.shape),
+                         align_corners=False)
     return F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros",
                          align_corners=False) + fill
 
@@ -57,7 +59,7 @@ class DSAColor(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = 1 if self.same_on_batch else len(x)
         # drawn on the CPU, whatever x's device, so that forking the CPU stream covers them
-        factor = lambda: torch.rand(n, 1, 1, 1).to(x)  # noqa: E731
+        factor = lambda: to_device(torch.rand(n, 1, 1, 1), x.device)  # noqa: E731
         x = x + factor() - 0.5
         mean = x.mean(1, keepdim=True)
         x = (x - mean) * 2 * factor() + mean

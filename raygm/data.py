@@ -15,6 +15,7 @@ import torch
 import torchvision
 
 from .choices import Choices
+from .gpu import to_device
 
 
 
@@ -99,7 +100,7 @@ class RealData:
         """n random real images of class c (without replacement, as DC's get_images)."""
         idx = self.class_indices[c]
         pick = torch.randperm(len(idx), generator=generator)[:n]
-        return self.images[idx[pick]]
+        return self.images[idx[to_device(pick, idx.device)]]
 
     def to(self, device: torch.device | str) -> "RealData":
         return RealData(self.name, self.images.to(device), self.labels.to(device),

@@ -14,6 +14,7 @@ from .augment import AUGMENTATIONS
 from .choices import Choices
 from .config import RunConfig
 from .data import RealData
+from .gpu import to_device
 from .models import build_model, compiled, has_batchnorm
 from .records import EvaluationRecord
 from .streams import stream_seed
@@ -24,9 +25,9 @@ from .training import train_epochs
 def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              batch_size: int = 2000) -> float:
     net.eval()
-    correct = sum((net(x).argmax(1) == y).sum().item()
+    correct = sum((net(x).argmax(1) == y).sum()
                   for x, y in zip(images.split(batch_size), labels.split(batch_size)))
-    return correct / len(images)
+    return int(correct) / len(images)  # the one wait for the GPU of an evaluated network
 
 
 def train_and_test(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: RealData,
@@ -106,8 +107,8 @@ def train_stacked(nets: list[nn.Module], images: torch.Tensor, labels: torch.Ten
     optimizer = torch.optim.SGD(params.values(), lr=lr, momentum=0.9, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [epochs // 2], 0.1)
     for _ in range(epochs):
-        orders = [torch.randperm(len(images), generator=g).to(images.device).split(batch_size)
-                  for g in generators]
+        orders = [to_device(torch.randperm(len(images), generator=g), images.device)
+                  .split(batch_size) for g in generators]
         for batches in zip(*orders):
             xs = [images[b] if augment is None else augment(images[b], generator=g)
                   for b, g in zip(batches, generators)]

@@ -43,6 +43,15 @@ def prepare(device: torch.device, levers: tuple[str, ...],
     own_compile_cache()
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor (random indices, augmentation parameters) on `device` without waiting
+    for the GPU: a copy from pageable memory waits for the GPU's queue to drain, one from
+    pinned memory does not."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
 def memory_share(gpus: float) -> float | None:
     """The memory fraction of a process given `gpus` GPUs by Ray (0.25: a quarter of one);
     None (no cap) with a whole GPU or more, or none."""

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .gpu import to_device
+
 
 def train_epochs(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
                  labels: torch.Tensor, epochs: int, batch_size: int,
@@ -17,7 +19,7 @@ def train_epochs(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch
     (e.g. dc_augment) transforms each batch."""
     net.train()
     for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator).to(images.device)
+        order = to_device(torch.randperm(len(images), generator=generator), images.device)
         for batch in order.split(batch_size):
             x = images[batch]
             if augment is not None:

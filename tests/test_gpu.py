@@ -4,6 +4,7 @@ elsewhere."""
 import io
 import math
 import os
+import warnings
 
 import pytest
 import torch
@@ -11,7 +12,9 @@ import torch
 from raygm import gpu
 from raygm.distill import Distillation
 from raygm.driver import run_to_end
+from raygm.augment import dc_augment
 from raygm.evaluate import evaluate_synthetic
+from raygm.training import train_epochs
 
 from conftest import make_real_data
 
@@ -123,3 +126,41 @@ def test_a_run_caps_its_gpu_memory_and_reports_what_it_held(tiny_config, tiny_da
             os.path.join(f"raygm-compile-{os.getpid()}", "inductor"))
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0, device)
+
+
+def synchronisations(work) -> int:
+    """How many times `work` makes the host wait for the GPU (torch's sync debug mode)."""
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            work()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("execution, levers", [
+    ("eager", None), ("compiled", None), ("compiled", ("batched_classes", "cuda_graphs"))])
+def test_a_step_on_cuda_waits_for_the_gpu_only_to_read_its_losses(execution, levers,
+                                                                   tiny_config, tiny_data):
+    """Inside a step (outer steps, inner epochs between them) the host never waits for the
+    GPU except once, reading the iteration's losses back (Distillation.step's tolist)."""
+    run = Distillation(tiny_config.replace(device="cuda", ipc=2, outer_loop=3, inner_loop=2,
+                                           execution=execution, levers=levers), tiny_data)
+    run.step()  # compiling and recording CUDA graphs may wait; a study's later steps do not
+    assert synchronisations(run.step) == 1
+
+
+@pytest.mark.gpu
+@cuda
+def test_training_an_evaluation_network_never_waits_for_the_gpu(tiny_config, tiny_data):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4)).cuda()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    images, labels = tiny_data.images.cuda(), tiny_data.labels.cuda()
+    assert synchronisations(lambda: train_epochs(
+        net, optimizer, images, labels, 5, 16, dc_augment, None,
+        torch.Generator().manual_seed(0))) == 0
