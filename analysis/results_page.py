@@ -31,6 +31,7 @@ from analysis.cost import cost
 from analysis.curves import curves
 from analysis.montage import montage
 from raygm.config import RunConfig
+from raygm.data import DATASETS
 
 
 def hessian_levels(trials: pd.DataFrame) -> pd.Series:
@@ -278,12 +279,12 @@ def level_rows(results: common.Results, question: Question, metrics: list[tuple]
                                     if not pd.isna(test.get("Wilcoxon p", math.nan)) else ""))
                 if level in references and references.index(level) < references.index(ref):
                     continue  # said once, from the later reference's side
+                if ref == first:
+                    differences.setdefault(label, {})[level] = (mean, low, high)
                 if metric != metrics[0][1] or level in references:  # no claim to judge
                     words.append(f"- {level} vs {ref} ({label}): {mean:+.1f} pp, 95% CI "
                                  f"[{low:+.1f}, {high:+.1f}].")
                     continue
-                if ref == first:
-                    differences[level] = (mean, low, high)
                 said[ref] = verdict(claimed, low, high)
                 claim = (f"{claimant.who} measured {claimed:+.1f} pp ({claimant.kind})"
                          if not math.isnan(claimed) else f"{claimant.who} reported no number")
@@ -365,6 +366,30 @@ def divergences(results: common.Results, column: str) -> str:
             "pixels are NaN): divergence is an outcome of the configuration.")
 
 
+def collapsed(results: common.Results, evaluations: pd.DataFrame, column: str) -> str:
+    """The sets on which every network of a re-evaluation ended at chance although the
+    screen's networks learned from them: they stay in too, and the page names them."""
+    if evaluations.empty or "accs" not in evaluations:
+        return ""
+    chance = 1 / DATASETS[results.finished["dataset"].iloc[0]].num_classes
+    failed = evaluations[evaluations["accs"].apply(lambda accs: max(accs) <= chance + 0.01)]
+    named = []
+    screened = results.finished[["trial_id", "seed", "acc_mean", column]].rename(
+        columns={"acc_mean": "screen"})
+    for _, row in failed[["trial_id", "arch", "accs"]].merge(screened, on="trial_id") \
+            .sort_values([column, "seed"]).iterrows():
+        if row["screen"] > chance + 0.05:
+            named.append(f"{row[column]}, seed {row['seed']} (on {row['arch']}: all "
+                         f"{len(row['accs'])} networks at ≤ {100 * max(row['accs']):.1f} %, "
+                         f"its screen {100 * row['screen']:.1f} %)")
+    if not named:
+        return ""
+    return ("Collapsed: under the full protocol no network learned from " + "; ".join(named)
+            + ", although the screen's shorter training did. These sets stay in the table "
+            "at that accuracy; a difference involving them measures the protocol's failure "
+            "on them as much as the set itself.")
+
+
 def finished_evaluations(folder: Path, results: common.Results) -> pd.DataFrame:
     evaluations = pd.read_parquet(folder / "evaluations.parquet")
     return evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
@@ -413,7 +438,7 @@ def part_section(results: common.Results, question: Question, evaluations: pd.Da
              + (f" Launched as `{command}`." if launched.get("study_file") else ""),
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
              limits, question.note, common.markdown_table(table), "\n".join(words),
-             divergences(results, column),
+             divergences(results, column), collapsed(results, evaluations, column),
              "Figures: the final-accuracy plots show the accuracies of the table; the curves "
              "and the per-class matching losses come from the trials' own (screen) "
              "evaluations and reports."]
@@ -526,17 +551,20 @@ def carry_over(answers: list[Answer]) -> str:
             if base is None:
                 continue
             rows = []
-            for level in sorted(set(base.differences) & set(other.differences), key=str):
-                (m, lo, hi), (m2, lo2, hi2) = base.differences[level], other.differences[level]
-                sides = {math.copysign(1, lo) if lo * hi > 0 else 0,
-                         math.copysign(1, lo2) if lo2 * hi2 > 0 else 0}
-                said = ("cannot tell at this budget" if 0 in sides
-                        else "yes" if len(sides) == 1 else "no")
-                rows.append({question.factor: level,
-                             f"MNIST, vs {question.reference} (pp)": f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]",
-                             f"{other.dataset}, vs {question.reference} (pp)":
-                                 f"{m2:+.1f} [{lo2:+.1f}, {hi2:+.1f}]",
-                             "carries over?": said})
+            for label in (k for k in base.differences if k in other.differences):
+                mnist, there = base.differences[label], other.differences[label]
+                for level in sorted(set(mnist) & set(there), key=str):
+                    (m, lo, hi), (m2, lo2, hi2) = mnist[level], there[level]
+                    sides = {math.copysign(1, lo) if lo * hi > 0 else 0,
+                             math.copysign(1, lo2) if lo2 * hi2 > 0 else 0}
+                    said = ("cannot tell at this budget" if 0 in sides
+                            else "yes" if len(sides) == 1 else "no")
+                    rows.append({question.factor: level, "accuracy": label,
+                                 f"MNIST, vs {question.reference} (pp)":
+                                     f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]",
+                                 f"{other.dataset}, vs {question.reference} (pp)":
+                                     f"{m2:+.1f} [{lo2:+.1f}, {hi2:+.1f}]",
+                                 "carries over?": said})
             parts.append(f"## Does it carry over? {question.title} MNIST (`{base.study}`) and "
                          f"{other.dataset} (`{other.study}`)\n\n"
                          + common.markdown_table(pd.DataFrame(rows)) + "\n")
@@ -560,7 +588,8 @@ trials do not pair.
 def page(results_root: Path, out: Path) -> Path:
     folders = sorted(p.parent for p in results_root.glob("*/study.json"))
     answers = sorted((a for folder in folders for a in study_sections(folder, out)),
-                     key=lambda a: (PAGE_ORDER.index(a.question.factor), not a.sweep, a.study))
+                     key=lambda a: (PAGE_ORDER.index(a.question.factor), not a.sweep,
+                                    a.dataset != "MNIST", a.study))  # the seed's dataset first
     parts = [*[a.text for a in answers], table_one(folders), carry_over(answers)]
     text = "\n".join([HEAD, *parts]) if any(parts) else \
         HEAD + f"\nNo study under `{results_root}` answers one of the questions yet.\n"
