@@ -41,47 +41,44 @@ def train_and_test(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, d
     return accuracy(net, data.test_images.to(device), data.test_labels.to(device))
 
 
-def evaluate_network(images: torch.Tensor, labels: torch.Tensor, data: RealData,
-                     config: RunConfig, arch: str, iteration: int, network: int) -> float:
-    """Test accuracy of evaluation network number `network` at `iteration`: a fresh `arch`
-    network trained on (images, labels). Each network has its own random stream (its
-    initialisation, shuffling and augmentation), so any network can be evaluated alone, in
-    any process, and two configurations with the same seed meet the same networks."""
-    device = images.device
+def evaluation_network(data: RealData, config: RunConfig, arch: str, iteration: int, network: int,
+                  device: torch.device) -> tuple[nn.Module, torch.Generator]:
+    """Evaluation network number `network` at `iteration`, initialised from its own random
+    stream, and the generator of its shuffling and augmentation (training draws from nothing
+    else), so any network can be evaluated alone, in any process, or stacked with others, and
+    two configurations with the same seed meet the same networks."""
     seed = stream_seed(config.seed, "evaluate", iteration, network)
-    generator = torch.Generator().manual_seed(seed)
-    # evaluating does not change what the global random stream gives next
+    # building it does not change what the global random stream gives next
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
-        net = compiled(net.to(device), config.execution, config.uses_lever("cuda_graphs"))
-        return train_and_test(net, images.detach(), labels, data, config.eval_train_epochs,
-                              config.eval_lr, config.eval_batch,
-                              AUGMENTATIONS[config.eval_augmentation](config.dsa_strategy),
-                              generator)
+    return net.to(device), torch.Generator().manual_seed(seed)
+
+
+def evaluate_network(images: torch.Tensor, labels: torch.Tensor, data: RealData,
+                     config: RunConfig, arch: str, iteration: int, network: int) -> float:
+    """Test accuracy of evaluation_network `network` at `iteration` trained on (images, labels)."""
+    net, generator = evaluation_network(data, config, arch, iteration, network, images.device)
+    return train_and_test(compiled(net, config.execution, config.uses_lever("cuda_graphs")),
+                          images.detach(), labels, data, config.eval_train_epochs,
+                          config.eval_lr, config.eval_batch,
+                          AUGMENTATIONS[config.eval_augmentation](config.dsa_strategy), generator)
 
 
 def evaluate_networks_stacked(images: torch.Tensor, labels: torch.Tensor, data: RealData,
                               config: RunConfig, arch: str, iteration: int,
                               networks: range) -> list[float] | None:
-    """evaluate_network for several networks trained together (lever stacked_eval): each
-    starts from its own initialisation and draws its shuffling and augmentation from its
-    own stream, as alone, so the results are evaluate_network's to float rounding. None for
-    an architecture with BatchNorm (its running statistics do not stack)."""
+    """evaluate_network for several networks trained together (lever stacked_eval): the same
+    networks and streams as alone, so the results are evaluate_network's to float rounding.
+    None for an architecture with BatchNorm (its running statistics do not stack)."""
     device = images.device
-    nets, generators = [], []
-    for n in networks:
-        seed = stream_seed(config.seed, "evaluate", iteration, n)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            nets.append(build_model(arch, data.channels, data.num_classes, data.im_size,
-                                    config.net).to(device))
-        generators.append(torch.Generator().manual_seed(seed))
+    nets, generators = zip(*(evaluation_network(data, config, arch, iteration, n, device)
+                             for n in networks))
     if has_batchnorm(nets[0]):
         return None
-    train_stacked(nets, images.detach(), labels, config.eval_train_epochs, config.eval_lr,
+    train_stacked(list(nets), images.detach(), labels, config.eval_train_epochs, config.eval_lr,
                   config.eval_batch, AUGMENTATIONS[config.eval_augmentation](config.dsa_strategy),
-                  generators, config.execution, config.uses_lever("cuda_graphs"))
+                  list(generators), config.execution, config.uses_lever("cuda_graphs"))
     test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
     return [accuracy(compiled(net, config.execution, config.uses_lever("cuda_graphs")),
                      test_images, test_labels) for net in nets]

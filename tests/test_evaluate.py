@@ -54,12 +54,17 @@ def test_each_evaluation_network_can_be_evaluated_alone(tiny_mlp_config):
         together.accs
 
 
-def test_evaluation_does_not_consume_the_global_random_stream(tiny_config):
+@pytest.mark.parametrize("changes", [{}, {"dsa": "color_crop"}, {"levers": ("stacked_eval",)},
+                                     {"dsa": "color_crop", "levers": ("stacked_eval",)}])
+def test_evaluation_does_not_consume_the_global_random_stream(changes, tiny_config):
+    """Neither building the networks nor training them (DSA's colour factors included)
+    draws from the caller's stream."""
     data = make_real_data()
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
-    evaluate_synthetic(data.images, data.labels, data, tiny_config, "MLP", iteration=1)
+    evaluate_synthetic(data.images, data.labels, data, tiny_config.replace(**changes), "MLP",
+                       iteration=1)
     assert torch.equal(torch.rand(3), expected)
 
 
