@@ -28,10 +28,12 @@ import pandas as pd
 from analysis import common, final, search
 from analysis.class_loss import class_loss
 from analysis.cost import cost
+from analysis.cross_arch import cross_table, plot as plot_cross_arch
 from analysis.curves import curves
 from analysis.montage import montage
 from raygm.config import RunConfig
 from raygm.data import DATASETS
+from raygm.models import MODELS
 
 
 def hessian_levels(trials: pd.DataFrame) -> pd.Series:
@@ -391,8 +393,12 @@ def collapsed(results: common.Results, evaluations: pd.DataFrame, column: str) -
 
 
 def finished_evaluations(folder: Path, results: common.Results) -> pd.DataFrame:
+    """The finished trials' confirmations under DC's full protocol: what the questions'
+    tables report (other re-evaluations, e.g. a cross-architecture one under the study's own
+    protocol, have their own section)."""
     evaluations = pd.read_parquet(folder / "evaluations.parquet")
-    return evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
+    return evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])
+                       & (evaluations["protocol"] == "full")]
 
 
 def restricted(results: common.Results, question: Question, part) -> common.Results:
@@ -539,6 +545,36 @@ def table_one(folders: list[Path]) -> str:
             + common.markdown_table(table) + "\n")
 
 
+def cross_architecture(folders: list[Path], out: Path) -> str:
+    """Per study and protocol, analysis.cross_arch's table where a study's sets were each
+    evaluated on more architectures than a confirmation's two (their own and ConvNet), with
+    its heatmap."""
+    parts = []
+    evaluations = {f: pd.read_parquet(f / "evaluations.parquet") for f in folders}
+    for folder, (protocol, rows) in ((f, g) for f in folders
+                                     for g in evaluations[f].groupby("protocol")):
+        table = cross_table([folder], protocol)
+        cells = table.assign(cell=[f"{m:.1f} ± {h:.1f} (n={n})" for m, h, n in
+                                   table[["mean %", "95% CI ± %", "n"]].itertuples(index=False)])
+        grid = cells.pivot(index="matched on", columns="evaluated on", values="cell")
+        if grid.shape[1] <= 2 or grid.isna().any(axis=None):
+            continue
+        order = [m for m in MODELS if m in grid.columns]
+        grid = grid.reindex(index=[m for m in MODELS if m in grid.index], columns=order)
+        name = common.load(folder).name
+        (out / "results" / name).mkdir(parents=True, exist_ok=True)
+        image = plot_cross_arch(table, f"{name}: matched on x evaluated on ({protocol} protocol)",
+                                out / "results" / name / f"cross_arch_{protocol}.png")
+        parts.append(
+            f"## Cross-architecture: `{name}`'s sets on {', '.join(order)} ({protocol} "
+            f"protocol)\n\nEach set matched with the row's network, trained on by fresh "
+            f"networks of the column's (`raygm evaluate --archs`, {describe(rows)}); each cell "
+            f"the mean test accuracy (%) over the sets' seeds with its 95% CI.\n\n"
+            + common.markdown_table(grid.rename_axis(columns=None).reset_index())
+            + f"\n\n![cross-architecture]({image.relative_to(out)})\n")
+    return "\n".join(parts)
+
+
 def carry_over(answers: list[Answer]) -> str:
     """Per question answered on MNIST and on other datasets: does each difference to the
     reference point the same way? (yes: both CIs exclude 0 on the same side; no: on opposite
@@ -590,8 +626,9 @@ def page(results_root: Path, out: Path) -> Path:
     answers = sorted((a for folder in folders for a in study_sections(folder, out)),
                      key=lambda a: (PAGE_ORDER.index(a.question.factor), not a.sweep,
                                     a.dataset != "MNIST", a.study))  # the seed's dataset first
-    parts = [*[a.text for a in answers], table_one(folders), carry_over(answers)]
-    text = "\n".join([HEAD, *parts]) if any(parts) else \
+    parts = [*[a.text for a in answers], table_one(folders), cross_architecture(folders, out),
+             carry_over(answers)]
+    text = "\n".join([HEAD, *filter(None, parts)]) if any(parts) else \
         HEAD + f"\nNo study under `{results_root}` answers one of the questions yet.\n"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.md"

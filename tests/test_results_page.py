@@ -396,3 +396,33 @@ def test_sets_whose_matching_loss_diverged_are_named_and_kept(tmp_path):
     assert "Diverged: the matching loss became non-finite for hvp, seed 3 (from iteration 2)." \
         in mlp and "Diverged" not in convnet
     assert question_table(text, "term help? On MLP")["hvp"]["raygm, screen %"].endswith("(n=5)")
+
+
+def test_a_cross_architecture_evaluation_gets_its_table_and_leaves_the_question_alone(committed):
+    """`raygm evaluate --archs ... --protocol study` of every set: the page shows the
+    matched-on x evaluated-on table with CIs; the question's table still reports the full
+    protocol's confirmation; a confirmation alone (own network and ConvNet) has no such table."""
+    root, evaluations = committed
+    before = results_page.page(root / "results", root / "docs").read_text()
+    assert "## Cross-architecture" not in before
+    seed = lambda row: int(row["trial_id"].split("_")[1])  # noqa: E731
+    archs = ["MLP", "ConvNet", "LeNet", "AlexNet"]
+    study = pd.DataFrame([{**row, "protocol": "study", "networks": 1, "epochs": 300,
+                           "arch": arch, "acc_mean": 0.5 + 0.1 * archs.index(arch)
+                           + shift(seed(row)) + noise(row["model"] + arch, seed(row)),
+                           "accs": [0.5]}
+                          for _, row in evaluations.iterrows() if row["arch"] == row["model"]
+                          for arch in archs])
+    folder = root / "results" / "models_test"
+    pq.write_table(pa.Table.from_pandas(pd.concat([evaluations, study]), preserve_index=False),
+                   folder / "evaluations.parquet")
+    text = results_page.page(root / "results", root / "docs").read_text()
+    assert text.split("## Cross-architecture")[0].rstrip() == before.rstrip()
+    section = text.split("## Cross-architecture: `models_test`'s sets on MLP, ConvNet, LeNet, "
+                         "AlexNet (study protocol)")[1]
+    assert "1 networks x 300 epochs per set" in section
+    row = next(line for line in section.splitlines() if line.startswith("| LeNet |"))
+    cell = 100 * np.array([0.8 + shift(s) + noise("LeNetAlexNet", s) for s in SEEDS])
+    half = stats.t.ppf(0.975, 4) * cell.std(ddof=1) / math.sqrt(5)
+    assert row.rstrip(" |").endswith(f"{cell.mean():.1f} ± {half:.1f} (n=5)")
+    assert (root / "docs" / "results" / "models_test" / "cross_arch_study.png").stat().st_size
