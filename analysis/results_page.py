@@ -8,7 +8,10 @@ reference level (paired by seed when the trials pair: final.compare) and a verdi
 seed's claim. Accuracies are the confirmation's (DC's full protocol) where every set was
 confirmed; where only some were (the screen's best), the screen answers and the confirmation stands
 beside it; the page says which. The figures come from the other
-analysis scripts (final, curves, class_loss, montage), written next to the page.
+analysis scripts (final, curves, class_loss, montage), written next to the page. After the
+questions: DC's Table 1 (coreset selections, DC, DSA), the cross-architecture tables of
+studies re-evaluated on more networks (analysis.cross_arch) and whether each answer carries
+over from MNIST to another dataset.
 
     python -m analysis.results_page [--results results] [--out docs]
 """
