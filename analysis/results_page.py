@@ -553,9 +553,8 @@ def cross_architecture(folders: list[Path], out: Path) -> str:
     evaluated on more architectures than a confirmation's two (their own and ConvNet), with
     its heatmap."""
     parts = []
-    evaluations = {f: pd.read_parquet(f / "evaluations.parquet") for f in folders}
-    for folder, (protocol, rows) in ((f, g) for f in folders
-                                     for g in evaluations[f].groupby("protocol")):
+    for folder, (protocol, rows) in ((f, g) for f in folders for g in
+                                     pd.read_parquet(f / "evaluations.parquet").groupby("protocol")):
         table = cross_table([folder], protocol)
         cells = table.assign(cell=[f"{m:.1f} ± {h:.1f} (n={n})" for m, h, n in
                                    table[["mean %", "95% CI ± %", "n"]].itertuples(index=False)])
