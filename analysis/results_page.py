@@ -203,7 +203,8 @@ def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> li
 def describe(rows: pd.DataFrame) -> str:
     networks, epochs = sorted(set(rows["networks"])), sorted(set(rows["epochs"]))
     augment = ", ".join(sorted(set(rows["augment"])))
-    return (f"{'/'.join(map(str, networks))} networks x {'/'.join(map(str, epochs))} epochs "
+    noun = "network" if networks == [1] else "networks"
+    return (f"{'/'.join(map(str, networks))} {noun} x {'/'.join(map(str, epochs))} epochs "
             f"per set, augmentation {augment}")
 
 

@@ -420,7 +420,7 @@ def test_a_cross_architecture_evaluation_gets_its_table_and_leaves_the_question_
     assert text.split("## Cross-architecture")[0].rstrip() == before.rstrip()
     section = text.split("## Cross-architecture: `models_test`'s sets on MLP, ConvNet, LeNet, "
                          "AlexNet (study protocol)")[1]
-    assert "1 networks x 300 epochs per set" in section
+    assert "1 network x 300 epochs per set" in section
     row = next(line for line in section.splitlines() if line.startswith("| LeNet |"))
     cell = 100 * np.array([0.8 + shift(s) + noise("LeNetAlexNet", s) for s in SEEDS])
     half = stats.t.ppf(0.975, 4) * cell.std(ddof=1) / math.sqrt(5)
