@@ -1,10 +1,13 @@
-"""Augmentations: DC's for evaluation (crop, scale or rotate, one per image) and DSA's
+"""Augmentations: DC's for evaluation (crop, scale or rotate, one per image; crop or noise
+for ConvNetBN) and DSA's
 differentiable siamese augmentation (Zhao & Bilen, ICML 2021) for matching and evaluation.
 
 DC applies its augmentation image by image with numpy/scipy; here every image gets its own
 random affine transform and the batch is resampled by one affine_grid + grid_sample call.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import kornia.augmentation as K
 import torch
@@ -15,35 +18,48 @@ from .choices import Choices
 from .gpu import to_device
 
 
-def dc_augment(images: torch.Tensor, crop: int = 4, scale: float = 0.2, rotate: float = 45,
+def dc_augment(images: torch.Tensor, strategy: tuple[str, ...] = ("crop", "scale", "rotate"),
+               crop: int = 4, scale: float = 0.2, rotate: float = 45, noise: float = 0.001,
                generator: torch.Generator | None = None) -> torch.Tensor:
+    """DC's evaluation augmentation (utils.augment): one of strategy's operations per image,
+    chosen at random; DC's crop_scale_rotate by default, crop_noise for ConvNetBN."""
     n, _, h, w = images.shape
     rand = lambda *shape: torch.rand(*shape, generator=generator)  # noqa: E731
-    choice = torch.randint(3, (n,), generator=generator)
+    choice = torch.randint(len(strategy), (n,), generator=generator)
+    chosen = {op: choice == strategy.index(op) if op in strategy else torch.zeros(n, dtype=bool)
+              for op in ("crop", "scale", "rotate", "noise")}
     theta = torch.eye(2, 3).repeat(n, 1, 1)
-    # crop: shift by a whole number of pixels in [-crop, crop] (DC pads by crop and crops back)
-    shift = torch.randint(-crop, crop + 1, (n, 2), generator=generator).float()
-    is_crop = choice == 0
-    theta[is_crop, 0, 2] = 2 * shift[is_crop, 0] / w
-    theta[is_crop, 1, 2] = 2 * shift[is_crop, 1] / h
-    # scale: each side by a factor in [1 - scale, 1 + scale], about the centre
-    factors = 1 - scale + 2 * scale * rand(n, 2)
-    is_scale = choice == 1
-    theta[is_scale, 0, 0] = 1 / factors[is_scale, 0]
-    theta[is_scale, 1, 1] = 1 / factors[is_scale, 1]
-    # rotate: by an angle in [-rotate, rotate] degrees about the centre (aspect-corrected)
-    angle = torch.deg2rad((2 * rand(n) - 1) * rotate)
-    is_rot = choice == 2
-    cos, sin = torch.cos(angle[is_rot]), torch.sin(angle[is_rot])
-    theta[is_rot, 0, 0], theta[is_rot, 0, 1] = cos, -sin * h / w
-    theta[is_rot, 1, 0], theta[is_rot, 1, 1] = sin * w / h, cos
+    # (each operation's parameters are drawn only when the strategy has it, in this order)
+    if "crop" in strategy:
+        # shift by a whole number of pixels in [-crop, crop] (DC pads by crop and crops back)
+        shift = torch.randint(-crop, crop + 1, (n, 2), generator=generator).float()
+        is_crop = chosen["crop"]
+        theta[is_crop, 0, 2] = 2 * shift[is_crop, 0] / w
+        theta[is_crop, 1, 2] = 2 * shift[is_crop, 1] / h
+    if "scale" in strategy:
+        # each side by a factor in [1 - scale, 1 + scale], about the centre
+        factors = 1 - scale + 2 * scale * rand(n, 2)
+        is_scale = chosen["scale"]
+        theta[is_scale, 0, 0] = 1 / factors[is_scale, 0]
+        theta[is_scale, 1, 1] = 1 / factors[is_scale, 1]
+    if "rotate" in strategy:
+        # by an angle in [-rotate, rotate] degrees about the centre (aspect-corrected)
+        angle = torch.deg2rad((2 * rand(n) - 1) * rotate)
+        is_rot = chosen["rotate"]
+        cos, sin = torch.cos(angle[is_rot]), torch.sin(angle[is_rot])
+        theta[is_rot, 0, 0], theta[is_rot, 0, 1] = cos, -sin * h / w
+        theta[is_rot, 1, 0], theta[is_rot, 1, 1] = sin * w / h, cos
     # Areas moved in from outside take the per-channel mean, as in DC.
     fill = images.mean(dim=(0, 2, 3), keepdim=True)
     grid = F.affine_grid(to_device(theta, images.device), list(images.shape),
                          align_corners=False)
-    return F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=False) + fill
-
+    out = F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros",
+                        align_corners=False) + fill
+    if "noise" in strategy:
+        # Gaussian pixel noise of standard deviation `noise` on the images that drew it
+        extra = noise * torch.randn(images.shape, generator=generator)
+        out = out + to_device(extra * chosen["noise"].view(n, 1, 1, 1), images.device)
+    return out
 
 
 class DSAColor(nn.Module):
@@ -121,4 +137,5 @@ class DSA:
 # Evaluation augmentations: name -> (DSA strategy) -> batch transform (None: none).
 AUGMENTATIONS = Choices("evaluation augmentation", {
     "none": lambda strategy: None, "dc": lambda strategy: dc_augment,
+    "crop_noise": lambda strategy: partial(dc_augment, strategy=("crop", "noise")),
     "dsa": lambda strategy: DSA(strategy, same_on_batch=False)})

@@ -164,7 +164,7 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .evaluations import evaluate_study
-    from .export import export_study
+    from .export import export_study, is_export
     from .study import read_raw
 
     where = {}
@@ -175,8 +175,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                               "--where model=MLP")
         where[key] = read_raw(text, f"--where {key}")
     evaluate_study(args.path, args.trials, args.archs, args.models, args.protocol, args.epochs,
-                   args.address, where=where)
-    print(f"wrote {export_study(args.path)}")
+                   args.address, where=where, data_dir=args.data_dir,
+                   download=False if args.no_download else None)
+    if is_export(args.path):
+        print(f"updated {args.path}")
+    else:
+        print(f"wrote {export_study(args.path)}")
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -238,9 +242,12 @@ def main(argv: list[str] | None = None) -> None:
     status = actions.add_parser("status", help="print a table of the study's trials")
     status.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
     study.set_defaults(func=cmd_study)
-    evaluate = sub.add_parser("evaluate", help="re-evaluate a study's saved synthetic sets "
-                                               "(confirmation, other architectures)")
-    evaluate.add_argument("path", metavar="STUDY", help="the study folder (storage/name)")
+    evaluate = sub.add_parser("evaluate", parents=[common],
+                              help="re-evaluate a study's saved synthetic sets "
+                                   "(confirmation, other architectures)")
+    evaluate.add_argument("path", metavar="STUDY", help="the study folder (storage/name), or "
+                                                        "a folder its results were exported to "
+                                                        "(then --data-dir gives the data)")
     evaluate.add_argument("--trials", default="best:3",
                           help="all, or best:K: every seed of the K best configurations by the "
                                "study's first objective (default best:3)")
@@ -252,8 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     evaluate.add_argument("--models", type=positive_int, default=10,
                           help="networks per evaluation (default 10)")
     evaluate.add_argument("--protocol", default="full", choices=list(PROTOCOLS),
-                          help="full: DC's (1000 augmented epochs on MNIST-like data at ipc <= "
-                               "10, else 300); study: the trial's own settings")
+                          help="full: DC's (raygm/eval_protocol.py: e.g. MNIST 1000 epochs "
+                               "with crop/scale/rotate, FashionMNIST 300 without); study: "
+                               "the trial's own settings")
     evaluate.add_argument("--epochs", type=positive_int,
                           help="epochs per network (default: the protocol's)")
     evaluate.add_argument("--address", help="Ray cluster (default: the study's)")

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from .augment import AUGMENTATIONS, DSA_STRATEGIES
 from .data import DATASETS
+from .eval_protocol import dc_rule, epochs_for
 from .gpu import LEVERS
 from .higher_order import HESSIAN_CURVATURES, HESSIAN_MODES, needs_real_graph
 from .init import INITS
@@ -131,12 +132,14 @@ class RunConfig:
         "help": "architectures to evaluate on, e.g. ConvNet,MLP (default: the matching model)",
         "choices": MODELS})
     eval_epochs: int | None = field(default=None, metadata={
-        "help": "epochs per evaluation network (default 1000 with augmentation, else 300)"})
+        "help": "epochs per evaluation network (default DC's: 1000 with augmentation, else "
+                "300)"})
     eval_lr: float = field(default=0.01, metadata={"help": "evaluation learning rate"})
     eval_batch: int = field(default=256, metadata={"help": "evaluation training batch size"})
     eval_augment: str = field(default="auto", metadata={
-        "help": "evaluation augmentation (auto: DC's crop/scale/rotate for MNIST-like data "
-                "at ipc <= 10)", "choices": EVAL_AUGMENTS})
+        "help": "evaluation augmentation (auto: DC's rule: DSA's for DSA runs, crop/noise "
+                "on ConvNet with batchnorm, crop/scale/rotate on MNIST, else none; "
+                "raygm/eval_protocol.py)", "choices": EVAL_AUGMENTS})
     execution: str = field(default="compiled", metadata={
         "help": "compiled: real-data gradients and evaluation networks run through "
                 "torch.compile (compiles once per process and shape, ~1 min); eager: DC's "
@@ -288,15 +291,12 @@ class RunConfig:
     def eval_architectures(self) -> tuple[str, ...]:
         return self.eval_archs or (self.model,)
 
-    @property
-    def eval_augmentation(self) -> str:
-        """auto: DSA's when the run matches with DSA, else DC's for MNIST-like data at
-        ipc <= 10, else none."""
+    def eval_augmentation(self, arch: str) -> str:
+        """The augmentation evaluation networks of `arch` train with: eval_augment, or with
+        auto DC's rule for the run (eval_protocol.DC_RULES)."""
         if self.eval_augment != "auto":
             return self.eval_augment
-        if self.dsa != "none":
-            return "dsa"
-        return "dc" if self.dataset in ("MNIST", "FashionMNIST") and self.ipc <= 10 else "none"
+        return dc_rule(self.dataset, arch, self.net_norm, self.dsa).augment
 
     @property
     def dsa_strategy(self) -> str:
@@ -307,11 +307,14 @@ class RunConfig:
         return "color_crop_cutout_scale_rotate" if DATASETS[self.dataset].digits else \
             "color_crop_cutout_flip_scale_rotate"
 
-    @property
-    def eval_train_epochs(self) -> int:
+    def eval_train_epochs(self, arch: str) -> int:
+        """eval_epochs, else DC's: its rule's with auto, else 1000 with augmentation, 300
+        without."""
         if self.eval_epochs is not None:
             return self.eval_epochs
-        return 1000 if self.eval_augmentation != "none" else 300
+        if self.eval_augment == "auto":
+            return dc_rule(self.dataset, arch, self.net_norm, self.dsa).epochs
+        return epochs_for(self.eval_augment)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

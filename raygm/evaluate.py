@@ -60,9 +60,10 @@ def evaluate_network(images: torch.Tensor, labels: torch.Tensor, data: RealData,
     """Test accuracy of evaluation_network `network` at `iteration` trained on (images, labels)."""
     net, generator = evaluation_network(data, config, arch, iteration, network, images.device)
     return train_and_test(compiled(net, config.execution, config.uses_lever("cuda_graphs")),
-                          images.detach(), labels, data, config.eval_train_epochs,
+                          images.detach(), labels, data, config.eval_train_epochs(arch),
                           config.eval_lr, config.eval_batch,
-                          AUGMENTATIONS[config.eval_augmentation](config.dsa_strategy), generator)
+                          AUGMENTATIONS[config.eval_augmentation(arch)](config.dsa_strategy),
+                          generator)
 
 
 def evaluate_networks_stacked(images: torch.Tensor, labels: torch.Tensor, data: RealData,
@@ -76,8 +77,9 @@ def evaluate_networks_stacked(images: torch.Tensor, labels: torch.Tensor, data: 
                              for n in networks))
     if has_batchnorm(nets[0]):
         return None
-    train_stacked(list(nets), images.detach(), labels, config.eval_train_epochs, config.eval_lr,
-                  config.eval_batch, AUGMENTATIONS[config.eval_augmentation](config.dsa_strategy),
+    train_stacked(list(nets), images.detach(), labels, config.eval_train_epochs(arch),
+                  config.eval_lr, config.eval_batch,
+                  AUGMENTATIONS[config.eval_augmentation(arch)](config.dsa_strategy),
                   list(generators), config.execution, config.uses_lever("cuda_graphs"))
     test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
     return [accuracy(compiled(net, config.execution, config.uses_lever("cuda_graphs")),
@@ -135,8 +137,8 @@ def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealDat
 
 
 # Protocols a saved synthetic set can be re-evaluated with (`raygm evaluate`): changes to the
-# run config's evaluation settings. full: DC's (1000 augmented epochs for MNIST-like data at
-# ipc <= 10, else 300); study: the trial's own settings (e.g. on other architectures).
+# run config's evaluation settings. full: DC's (eval_protocol.DC_RULES); study: the trial's
+# own settings (e.g. on other architectures).
 PROTOCOLS = Choices("evaluation protocol", {"full": {"eval_epochs": None, "eval_augment": "auto"},
                                            "study": {}})
 

@@ -17,6 +17,7 @@ from dataclasses import fields
 from typing import get_type_hints
 
 import pyarrow as pa
+import pyarrow.fs
 import pyarrow.parquet as pq
 from ray import tune
 
@@ -25,9 +26,13 @@ from .config import RunConfig, field_type
 from .data import DATASETS
 from .files import absolute, filesystem, trial_files, write_atomic
 from .trainable import trial_config
-from .tuning import error_message, load_evaluations, protocol_accuracies, read_study
+from .tuning import (error_message, group_networks, load_evaluations, network_files,
+                     protocol_accuracies, read_networks, read_study)
 
 RESULTS = "results"
+# the files of a results folder (Parquet tables, what the study varies)
+ITERATIONS, TRIALS, EVALUATIONS = "iterations.parquet", "trials.parquet", "evaluations.parquet"
+STUDY_JSON = "study.json"
 # the key columns of both tables, then the run config's fields
 HEAD = {"study": str, "trial_id": str}
 
@@ -97,7 +102,7 @@ def export_study(path: str, to: str | None = None) -> str:
         mine = [e for e in evaluations if e["trial_id"] == trial.trial_id]
         evaluation_rows += [{**base, **{k: e[k] for k in records.EVALUATION_COLUMNS}}
                             for e in mine]
-        confirmed = protocol_accuracies(mine, configs[trial.trial_id].eval_architectures[0])
+        confirmed = protocol_accuracies(mine, configs[trial.trial_id])
         trial_rows.append({
             **base, **{k: nan_to_none(last.get(k)) for k in trial_columns}, **confirmed,
             "status": trial.status, "error": error_message(trial) or None,
@@ -109,18 +114,79 @@ def export_study(path: str, to: str | None = None) -> str:
                                      f"grids/{trial.trial_id}/{posixpath.basename(g)}")
                            for g in grids]})
     head = {**HEAD, **CONFIG_COLUMNS}
-    write_parquet(out, "iterations.parquet", iteration_rows,
-                  arrow_schema({**head, **iteration_columns}))
-    write_parquet(out, "trials.parquet", trial_rows, arrow_schema({**head, **trial_columns}))
-    write_parquet(out, "evaluations.parquet", evaluation_rows,
+    write_parquet(out, ITERATIONS, iteration_rows, arrow_schema({**head, **iteration_columns}))
+    write_parquet(out, TRIALS, trial_rows, arrow_schema({**head, **trial_columns}))
+    write_parquet(out, EVALUATIONS, evaluation_rows,
                   arrow_schema({**head, **records.EVALUATION_COLUMNS}))
     meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
             "objectives": study.objectives, "space": study.space(), "repeats": study.repeats,
             "confirm": study.confirm, "resources": launch_info["resources"],
             "machine": launch_info.get("machine"),
             "launched": {k: launch_info.get(k) for k in ("study_file", "overrides")}}
-    write_atomic(out, "study.json", json.dumps(meta, indent=2).encode())
+    write_atomic(out, STUDY_JSON, json.dumps(meta, indent=2).encode())
     return out
+
+
+def is_export(path: str) -> bool:
+    """Whether PATH is a results folder (export_study's) rather than a study folder."""
+    fs, root = filesystem(path)
+    files = fs.get_file_info([posixpath.join(root, n) for n in (STUDY_JSON, TRIALS)])
+    return all(f.type == pyarrow.fs.FileType.File for f in files) \
+        and not tune.Tuner.can_restore(path)
+
+
+def row_config(row: dict) -> RunConfig:
+    """The run config of a trials.parquet or evaluations.parquet row."""
+    return RunConfig.from_dict({k: tuple(v) if isinstance(v, list) else v
+                                for k, v in row.items() if k in CONFIG_COLUMNS})
+
+
+def exported_networks(path: str) -> list[dict]:
+    """A results folder's evaluations.parquet as tuning.read_networks's per-network
+    records (networks 0..networks-1 of each evaluation, as `raygm evaluate` runs them)."""
+    if not is_export(path):
+        return []
+    rows = pq.read_table(posixpath.join(filesystem(path)[1], EVALUATIONS)).to_pylist()
+    return [{"trial_id": r["trial_id"], **{k: r[k] for k in (
+        "protocol", "epochs", "augment", "arch", "iteration")}, "network": n, "acc": acc,
+        "seconds": r["seconds_per_model"]} for r in rows for n, acc in enumerate(r["accs"])]
+
+
+def add_evaluations(path: str) -> None:
+    """Merge the networks `raygm evaluate` wrote to a results folder's evaluations/ into
+    its evaluations.parquet and the protocol columns of trials.parquet, then remove them."""
+    fs, root = filesystem(path)
+    files = network_files(path)
+    evaluations = group_networks(exported_networks(path) + read_networks(path))
+    trials = pq.read_table(posixpath.join(root, TRIALS))
+    rows = trials.to_pylist()
+    configs = {r["trial_id"]: row_config(r) for r in rows}
+    columns = records.protocol_columns(sorted({e["protocol"] for e in evaluations}))
+    for r in rows:
+        mine = [e for e in evaluations if e["trial_id"] == r["trial_id"]]
+        r.update({**dict.fromkeys(columns), **protocol_accuracies(mine, configs[r["trial_id"]])})
+    by_trial = {r["trial_id"]: r for r in rows}
+    head = {**HEAD, **CONFIG_COLUMNS}
+    write_parquet(root, EVALUATIONS, [
+        {**{k: by_trial[e["trial_id"]][k] for k in head},
+         **{k: e[k] for k in records.EVALUATION_COLUMNS}}
+        for e in sorted(evaluations, key=lambda e: (e["trial_id"], e["protocol"], e["epochs"],
+                                                    e["arch"]))],
+        arrow_schema({**head, **records.EVALUATION_COLUMNS}))
+    schema = trials.schema
+    for name in columns:
+        if name not in schema.names:
+            schema = schema.append(pa.field(name, pa.float64()))
+    write_parquet(root, TRIALS, rows, schema)
+    for file in files:  # in the Parquet files now
+        fs.delete_file(file)
+    if files:
+        fs.delete_dir(posixpath.dirname(files[0]))
+
+
+def read_evaluations(path: str) -> list[dict]:
+    """A results folder's evaluations, as tuning.load_evaluations gives a study folder's."""
+    return group_networks(exported_networks(path))
 
 
 def write_parquet(folder: str, name: str, rows: list[dict], schema: pa.Schema) -> None:

@@ -22,9 +22,10 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Repeater
 from ray.tune.search.optuna import OptunaSearch
 
-from .config import ConfigError
+from .config import ConfigError, RunConfig
 from .data import load_dataset, resolve_data_dir
 from .distill import check_fits
+from .evaluate import protocol_config
 from .files import absolute, filesystem, read_text, write_atomic
 from .matching import cpu_description
 from .records import EvaluationRecord
@@ -216,7 +217,7 @@ def trial_table(path: str) -> list[dict]:
                **{k: result.get(k) for k in ("iteration", *study.objective_names)},
                "failures": trial.num_failures}
         row.update({k: v for k, v in protocol_accuracies(
-            evaluations.get(trial.trial_id, []), config.eval_architectures[0]).items()
+            evaluations.get(trial.trial_id, []), config).items()
             if k.endswith("_acc_mean")})
         row["error"] = error_message(trial)[:100]
         rows.append(row)
@@ -265,23 +266,36 @@ def live_status(path: str) -> dict:
         return {}
 
 
-def load_evaluations(path: str) -> list[dict]:
-    """Every re-evaluation a study folder holds (`raygm evaluate`, a study's confirm): one
-    per (trial, protocol, epochs, architecture), with all its networks evaluated so far, in
-    network order; the keys are records.EVALUATION_COLUMNS and trial_id."""
+def network_files(path: str) -> list[str]:
+    """The per-network evaluation files of PATH/evaluations/ (`raygm evaluate`, confirm)."""
     fs, root = filesystem(path)
-    found = sorted(f.path for f in fs.get_file_info(pyarrow.fs.FileSelector(
+    return sorted(f.path for f in fs.get_file_info(pyarrow.fs.FileSelector(
         posixpath.join(root, EVALUATIONS), allow_not_found=True)) if f.path.endswith(".json"))
-    groups: dict[tuple, dict[int, dict]] = {}
-    for file in found:
+
+
+def read_networks(path: str) -> list[dict]:
+    """One record per evaluated network: trial_id, protocol, epochs, augment, arch,
+    iteration, network, acc, seconds."""
+    fs, _ = filesystem(path)
+    records = []
+    for file in network_files(path):
         with fs.open_input_stream(file) as f:
-            r = json.loads(f.read())
+            records.append(json.loads(f.read()))
+    return records
+
+
+def group_networks(networks: list[dict]) -> list[dict]:
+    """Per-network records as evaluations: one per (trial, protocol, epochs, augment,
+    architecture, iteration), its networks in network order (a later record of a network
+    replaces an earlier one); the keys are records.EVALUATION_COLUMNS and trial_id."""
+    groups: dict[tuple, dict[int, dict]] = {}
+    for r in networks:
         key = tuple(r[k] for k in ("trial_id", "protocol", "epochs", "augment", "arch",
                                    "iteration"))
         groups.setdefault(key, {})[r["network"]] = r
     results = []
-    for (trial_id, protocol, epochs, augment, arch, iteration), networks in groups.items():
-        done = [networks[n] for n in sorted(networks)]
+    for (trial_id, protocol, epochs, augment, arch, iteration), found in groups.items():
+        done = [found[n] for n in sorted(found)]
         record = EvaluationRecord.from_accs(iteration, arch, [r["acc"] for r in done],
                                             sum(r["seconds"] for r in done))
         results.append({"trial_id": trial_id, "protocol": protocol, "networks": len(done),
@@ -290,15 +304,29 @@ def load_evaluations(path: str) -> list[dict]:
     return results
 
 
-def protocol_accuracies(evaluations: list[dict], arch: str) -> dict[str, float]:
-    """A trial's re-evaluated accuracy per protocol (records.protocol_columns) on arch, the
-    architecture of its own acc_mean: the longest training, then the most networks."""
+def load_evaluations(path: str) -> list[dict]:
+    """Every re-evaluation a study folder holds (group_networks of read_networks)."""
+    return group_networks(read_networks(path))
+
+
+def protocol_accuracies(evaluations: list[dict], config: RunConfig) -> dict[str, float]:
+    """A trial's re-evaluated accuracy per protocol (records.protocol_columns) on its first
+    evaluation architecture (that of its own acc_mean): of the evaluations with the
+    augmentation the protocol chooses today (an evaluation made before a correction of DC's
+    rules is superseded), the longest training, then the most networks."""
+    arch = config.eval_architectures[0]
     found = {}
     for e in sorted(evaluations, key=lambda e: (e["epochs"], e["networks"])):
-        if e["arch"] == arch:
+        if e["arch"] == arch and not superseded(e, config):
             found.update({f"{e['protocol']}_acc_mean": e["acc_mean"],
                           f"{e['protocol']}_acc_std": e["acc_std"]})
     return found
+
+
+def superseded(evaluation: dict, config: RunConfig) -> bool:
+    """Whether the evaluation used another augmentation than its protocol chooses today."""
+    chosen = protocol_config(config, evaluation["protocol"]).eval_augmentation(evaluation["arch"])
+    return evaluation["augment"] != chosen
 
 
 def error_message(trial) -> str:

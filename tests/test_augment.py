@@ -29,6 +29,24 @@ def test_same_generator_seed_gives_same_augmentation():
     assert torch.equal(a, b)
 
 
+def test_crop_noise_shifts_some_images_and_adds_small_noise_to_the_others():
+    """DC's crop_noise (ConvNetBN): each image either shifted by whole pixels or given
+    Gaussian noise of std 0.001, never scaled or rotated."""
+    images = torch.zeros(256, 1, 28, 28)
+    images[:, :, 10:18, 10:18] = 1.0
+    out = dc_augment(images, ("crop", "noise"), generator=torch.Generator().manual_seed(0))
+    change = (out - images).flatten(1)
+    noisy = change.abs().max(1).values < 0.01
+    assert 64 < noisy.sum() < 192  # about half each
+    assert 0.0005 < change[noisy].std() < 0.002
+    # a whole-pixel shift keeps the square's 64 pixels whole and every other pixel 0 or the
+    # mean moved in from outside; a scale or rotation would blur its edges
+    shifted = out[~noisy].flatten(1)
+    assert ((shifted > 1 - 1e-4).sum(1) == 64).all()
+    fill = images.mean()
+    assert ((shifted > 1 - 1e-4) | (shifted.abs() < 1e-4) | ((shifted - fill).abs() < 1e-4)).all()
+
+
 # --- DSA ----------------------------------------------------------------------------------
 
 GROUPS = list(DSA_STRATEGIES)

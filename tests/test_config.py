@@ -57,22 +57,22 @@ def test_loops_follow_dc_by_ipc_and_can_be_overridden():
 def test_derived_evaluation_settings():
     c = RunConfig(iterations=200)
     assert c.eval_points == (0, 200)
-    assert c.eval_augmentation == "dc" and c.eval_train_epochs == 1000
+    assert c.eval_augmentation("ConvNet") == "dc" and c.eval_train_epochs("ConvNet") == 1000
     c = RunConfig(dataset="CIFAR10", ipc=10, eval_at=(0, 100))
     assert c.eval_points == (0, 100)
-    assert c.eval_augmentation == "none" and c.eval_train_epochs == 300
+    assert c.eval_augmentation("ConvNet") == "none" and c.eval_train_epochs("ConvNet") == 300
     assert c.eval_architectures == ("ConvNet",)
 
 
 def test_dsa_runs_evaluate_with_dsa_and_digits_are_never_flipped():
     c = RunConfig(dsa="color_crop_cutout_scale_rotate")
-    assert c.eval_augmentation == "dsa" and c.eval_train_epochs == 1000
+    assert c.eval_augmentation("MLP") == "dsa" and c.eval_train_epochs("MLP") == 1000
     assert c.dsa_strategy == "color_crop_cutout_scale_rotate"
     # DSA's evaluation of a DC run: DSA's default groups for the dataset
     assert "flip" not in RunConfig(eval_augment="dsa").dsa_strategy.split("_")
     assert "flip" not in RunConfig(dataset="SVHN", eval_augment="dsa").dsa_strategy.split("_")
     assert "flip" in RunConfig(dataset="CIFAR10", eval_augment="dsa").dsa_strategy.split("_")
-    assert RunConfig(dataset="CIFAR10", dsa="flip_crop").eval_augmentation == "dsa"
+    assert RunConfig(dataset="CIFAR10", dsa="flip_crop").eval_augmentation("ConvNet") == "dsa"
 
 
 def test_round_trip_through_dict_turns_lists_into_tuples():

@@ -21,8 +21,11 @@ FIXED = {"dataset": "MNIST", "model": "ConvNet", "net_width": 8, "net_depth": 2,
 def test_the_full_protocol_is_dcs():
     config = protocol_config(RunConfig(eval_models=1, eval_epochs=3, eval_augment="none"),
                              "full", 10)
-    assert (config.eval_models, config.eval_train_epochs, config.eval_augmentation) == \
-        (10, 1000, "dc")
+    assert (config.eval_models, config.eval_train_epochs("ConvNet"),
+            config.eval_augmentation("ConvNet")) == (10, 1000, "dc")
+    fashion = protocol_config(RunConfig(dataset="FashionMNIST", eval_augment="dc"), "full")
+    assert (fashion.eval_train_epochs("ConvNet"), fashion.eval_augmentation("ConvNet")) == \
+        (300, "none")
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +104,43 @@ def test_where_chooses_among_the_trials_with_a_config_value(study):
         evaluate_study(str(study), "all", where={"init": "black"})
     with pytest.raises(SystemExit, match="--where 'init' is invalid; allowed: FIELD=VALUE"):
         main(["evaluate", str(study), "--where", "init"])
+
+
+def test_an_exported_results_folder_is_evaluated_in_place(study, tmp_path):
+    """A results folder whose study folder is gone (e.g. committed results after a protocol
+    correction): its Parquet files gain the evaluations, the networks' files are merged and
+    removed, and a second run finds them done."""
+    from raygm.export import export_study
+    out = export_study(str(study), str(tmp_path / "results"))
+    before = pd.read_parquet(tmp_path / "results" / "evaluations.parquet")
+    data_dir = str(study.parent.parent / "data")
+    records = evaluate_study(out, "all", ("ConvNet",), models=2, protocol="full", epochs=2,
+                             data_dir=data_dir)
+    assert len(records) == 4 and all(r["networks"] == 2 for r in records)
+    after = pd.read_parquet(tmp_path / "results" / "evaluations.parquet")
+    assert len(after) == len(before) + 4
+    assert not (tmp_path / "results" / "evaluations").exists()
+    assert set(after[after.protocol == "full"].augment) == {"dc"}  # DC's rule for MNIST
+    # trials.parquet gains the protocol's column: on the trials' own architecture
+    trials = trials_of(tmp_path / "results").set_index("trial_id")
+    for r in records:
+        assert trials.full_acc_mean[r["trial_id"]] == pytest.approx(r["acc_mean"])
+    # the earlier rows are kept as they were
+    kept = after[after.protocol != "full"].sort_values(["trial_id", "arch"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, before.sort_values(["trial_id", "arch"])
+                                  .reset_index(drop=True), check_like=True)
+    again = evaluate_study(out, "all", ("ConvNet",), models=2, protocol="full", epochs=2,
+                           data_dir=data_dir)
+    assert again == records  # answered from the Parquet files, nothing rerun
+    assert len(pd.read_parquet(tmp_path / "results" / "evaluations.parquet")) == len(after)
+    # a third network adds to the two evaluated before
+    more = {r["trial_id"]: r for r in evaluate_study(out, "all", ("ConvNet",), models=3,
+                                                     protocol="full", epochs=2,
+                                                     data_dir=data_dir)}
+    for r in records:
+        assert more[r["trial_id"]]["networks"] == 3
+        assert more[r["trial_id"]]["accs"][:2] == r["accs"]
+
+
+def trials_of(folder):
+    return pd.read_parquet(folder / "trials.parquet")

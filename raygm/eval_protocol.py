@@ -1,0 +1,53 @@
+"""DC's evaluation protocol, rule by rule: which augmentation a network evaluated on a
+synthetic set trains with, and for how many epochs (`eval_augment: auto`, `protocol: full`).
+
+Plain Python (no torch), so the analysis of exported results can tell a confirmation made
+under today's rules from one made under earlier ones without loading the science core.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Rule(NamedTuple):
+    applies: str       # when the rule applies, in words
+    augment: str       # an evaluation augmentation (augment.AUGMENTATIONS)
+    epochs: int
+    source: str        # where in DC's code (VICO-UoE/DatasetCondensation) it comes from
+
+
+# The first rule that applies wins, as in DC's code, where a DSA run never reads get_daparam
+# and get_daparam's ConvNetBN test comes after (so overrides) its MNIST test.
+DC_RULES = (
+    Rule("DSA runs", "dsa", 1000,
+         "main.py: `if args.dsa: args.epoch_eval_train = 1000; args.dc_aug_param = None`"),
+    Rule("evaluated on ConvNetBN (ConvNet with batchnorm)", "crop_noise", 1000,
+         "utils.get_daparam: `if model_eval in ['ConvNetBN']: strategy = 'crop_noise'`; "
+         "main.py: 1000 epochs when the strategy is not 'none'"),
+    Rule("MNIST, any images per class", "dc", 1000,
+         "utils.get_daparam: `if dataset == 'MNIST': strategy = 'crop_scale_rotate'`; "
+         "main.py: 1000 epochs when the strategy is not 'none'"),
+    Rule("otherwise (FashionMNIST, SVHN, CIFAR, other networks)", "none", 300,
+         "utils.get_daparam: strategy 'none' by default; main.py: `epoch_eval_train = 300`"),
+)
+
+
+def dc_rule(dataset: str, arch: str, net_norm: str, dsa: str) -> Rule:
+    """The rule DC's code follows when it evaluates a set of `dataset` (distilled with DSA
+    unless dsa is 'none') on `arch` (ConvNet built with net_norm)."""
+    applies = (dsa != "none", arch == "ConvNet" and net_norm == "batchnorm",
+               dataset == "MNIST", True)
+    return next(rule for rule, hit in zip(DC_RULES, applies) if hit)
+
+
+def epochs_for(augment: str) -> int:
+    """DC's epochs for an augmentation chosen by hand (main.py: 1000 with augmentation)."""
+    return 300 if augment == "none" else 1000
+
+
+def describe(dataset: str, arch: str, net_norm: str, dsa: str) -> str:
+    """e.g. "DC's protocol for FashionMNIST: no augmentation, 300 epochs"."""
+    rule = dc_rule(dataset, arch, net_norm, dsa)
+    augment = {"none": "no augmentation", "dc": "crop/scale/rotate",
+               "crop_noise": "crop/noise", "dsa": "DSA's augmentation"}[rule.augment]
+    return f"DC's protocol for {dataset}: {augment}, {rule.epochs} epochs"
