@@ -23,7 +23,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+import pyarrow.parquet as pq  # noqa: E402
+
 from raygm import records  # noqa: E402
+from raygm.config import RunConfig  # noqa: E402
+from raygm.evaluate import superseded  # noqa: E402
 
 FINISHED = "TERMINATED"
 MISSING = "n/a"
@@ -82,9 +86,24 @@ def load(root: Path) -> Results:
                    study=json.loads((root / "study.json").read_text()))
 
 
+def read_evaluations(folder: Path) -> pd.DataFrame:
+    """evaluations.parquet with a column `superseded`: the evaluation used another
+    augmentation than its protocol chooses today (it was made under an earlier version of
+    DC's rules, raygm/eval_protocol.py)."""
+    frame = pd.read_parquet(Path(folder) / "evaluations.parquet")
+    configs = {row["trial_id"]: RunConfig.from_row(row)
+               for row in pq.read_table(Path(folder) / "trials.parquet").to_pylist()}
+    frame["superseded"] = pd.Series([superseded(row, configs[row["trial_id"]])
+                                     for row in frame.to_dict("records")],
+                                    index=frame.index, dtype=bool)
+    return frame
+
+
 def latest_evaluations(evaluations: pd.DataFrame) -> pd.DataFrame:
-    """One row of evaluations.parquet per (trial, protocol, architecture): its longest, then
-    largest re-evaluation (`raygm evaluate` adds networks and epochs to earlier ones)."""
+    """One row of evaluations (read_evaluations) per (trial, protocol, architecture): its
+    longest, then largest re-evaluation (`raygm evaluate` adds networks and epochs to
+    earlier ones) of those not superseded."""
+    evaluations = evaluations[~evaluations["superseded"]]
     return (evaluations.sort_values(["epochs", "networks"])
             .groupby(["trial_id", "protocol", "arch"], as_index=False).last())
 

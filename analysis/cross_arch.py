@@ -27,7 +27,7 @@ def cross_table(folders: list[Path], protocol: str) -> pd.DataFrame:
     rows = []
     for folder in folders:
         finished = common.load(folder).finished["trial_id"]
-        evaluations = pd.read_parquet(folder / "evaluations.parquet")
+        evaluations = common.read_evaluations(folder)
         rows.append(common.latest_evaluations(evaluations[evaluations["trial_id"].isin(finished)
                                        & (evaluations["protocol"] == protocol)]))
     evaluated = pd.concat(rows) if rows else pd.DataFrame()

@@ -34,6 +34,7 @@ from analysis.cost import cost
 from analysis.cross_arch import cross_table, plot as plot_cross_arch
 from analysis.curves import curves
 from analysis.montage import montage
+from raygm import eval_protocol
 from raygm.config import RunConfig
 from raygm.data import DATASETS
 from raygm.models import MODELS
@@ -227,9 +228,30 @@ def budget(results: common.Results, evaluations: pd.DataFrame) -> str:
             f"{one['batch_real']}, init {init}; {seeds} seeds per configuration (paired: seed "
             f"s of every configuration shares its random streams); screen: "
             f"{one['eval_models']} networks x {epochs} epochs at iterations "
-            f"{' or '.join(points)}; {seconds / 3600 * cpus:.1f} core-hours on "
+            f"{' or '.join(points)}{screen_augmentation(t)}; full protocol: "
+            f"{protocol_rules(t, evaluations)}; {seconds / 3600 * cpus:.1f} core-hours on "
             f"{results.study.get('machine') or 'an unrecorded machine'} "
             f"({cpus:g} CPU per trial)")
+
+
+def protocol_rules(trials: pd.DataFrame, evaluations: pd.DataFrame) -> str:
+    """DC's rules that the full protocol applies to these sets on the architectures they
+    were evaluated on (their own without evaluations), e.g. "DC's protocol for FashionMNIST:
+    no augmentation, 300 epochs", each once."""
+    archs = (evaluations[["trial_id", "arch"]] if not evaluations.empty
+             else trials[["trial_id"]].assign(arch=trials["model"]))
+    cases = trials[["trial_id", "dataset", "net_norm", "dsa"]].merge(archs, on="trial_id")
+    return "; ".join(dict.fromkeys(
+        eval_protocol.describe(c["dataset"], c["arch"], c["net_norm"], c["dsa"])
+        for c in cases.to_dict("records")))
+
+
+def screen_augmentation(trials: pd.DataFrame) -> str:
+    """Where the study chose the screen's augmentation itself (eval_augment) instead of
+    DC's rule, says so."""
+    chosen = sorted(set(trials["eval_augment"]) - {"auto"})
+    return (f", augmentation {', '.join(chosen)} as the study set it (eval_augment), not DC's "
+            "rule" if chosen else "")
 
 
 def shown(rows: pd.DataFrame, column: str) -> str:
@@ -400,9 +422,9 @@ def finished_evaluations(folder: Path, results: common.Results) -> pd.DataFrame:
     """The finished trials' confirmations under DC's full protocol: what the questions'
     tables report (other re-evaluations, e.g. a cross-architecture one under the study's own
     protocol, have their own section)."""
-    evaluations = pd.read_parquet(folder / "evaluations.parquet")
+    evaluations = common.read_evaluations(folder)
     return evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])
-                       & (evaluations["protocol"] == "full")]
+                       & (evaluations["protocol"] == "full") & ~evaluations["superseded"]]
 
 
 def restricted(results: common.Results, question: Question, part) -> common.Results:
@@ -555,7 +577,7 @@ def cross_architecture(folders: list[Path], out: Path) -> str:
     its heatmap."""
     parts = []
     for folder, (protocol, rows) in ((f, g) for f in folders for g in
-                                     pd.read_parquet(f / "evaluations.parquet").groupby("protocol")):
+                                     common.read_evaluations(f).groupby("protocol")):
         table = cross_table([folder], protocol)
         cells = table.assign(cell=[f"{m:.1f} ± {h:.1f} (n={n})" for m, h, n in
                                    table[["mean %", "95% CI ± %", "n"]].itertuples(index=False)])
@@ -610,6 +632,49 @@ def carry_over(answers: list[Answer]) -> str:
     return "\n".join(parts)
 
 
+def protocol_correction(folders: list[Path]) -> str:
+    """The full-protocol accuracies a study reported under an earlier version of DC's rules
+    (its superseded evaluations), beside today's, per configuration and architecture."""
+    parts = []
+    for folder in folders:
+        results = common.load(folder)
+        evaluations = common.read_evaluations(folder)
+        evaluations = evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])
+                                  & (evaluations["protocol"] == "full")]
+        old = evaluations[evaluations["superseded"]]
+        if old.empty:
+            continue
+        factor = results.factors[-1]  # the question's (eval_at comes first in some studies)
+        new = common.latest_evaluations(evaluations)
+        rows = []
+        for (level, arch), before in old.groupby([old[factor].map(common.level_of), "arch"],
+                                                 sort=True):
+            after = new[(new[factor].map(common.level_of) == level) & (new["arch"] == arch)]
+            was, now = (common.ci95(common.in_units(r, "acc_mean")) for r in (before, after))
+            rows.append({factor: common.label(level), "evaluated on": arch,
+                         "before: how": describe(before), "before %": cell(was),
+                         "now: how": describe(after) if len(after) else "not re-evaluated",
+                         "now %": cell(now), "change (pp)": f"{now.mean - was.mean:+.1f}"})
+        parts.append(f"### `{results.name}`\n\n" + common.markdown_table(pd.DataFrame(rows)))
+    if not parts:
+        return ""
+    return ("## Protocol correction: sets evaluated under an earlier reading of DC's rules\n\n"
+            "Until issue 24 raygm's full protocol applied DC's crop/scale/rotate augmentation "
+            "(1000 epochs) to FashionMNIST as to MNIST; DC's code (utils.get_daparam, main.py) "
+            "augments MNIST only and trains FashionMNIST's evaluation networks 300 epochs "
+            "without augmentation (raygm/eval_protocol.py has every rule). The sets below were "
+            "re-evaluated from their saved synthetic sets (`raygm evaluate RESULTS --trials "
+            "all --protocol full`); the tables above read the new evaluations only, and the "
+            "numbers they replaced are these (mean over seeds ± 95% CI). The trials' own "
+            "screens (the curves and the per-iteration accuracies) ran during distillation "
+            "and keep the earlier augmentation.\n\n" + "\n\n".join(parts) + "\n")
+
+
+def cell(interval: common.Interval) -> str:
+    return f"{interval.mean:.1f} ± {interval.half:.1f} (n={interval.n})" if interval.n \
+        else "n/a"
+
+
 HEAD = """# Results: the seed study's questions, answered
 
 Generated by `python -m analysis.results_page` from the study results committed under
@@ -629,9 +694,12 @@ def page(results_root: Path, out: Path) -> Path:
     answers = sorted((a for folder in folders for a in study_sections(folder, out)),
                      key=lambda a: (PAGE_ORDER.index(a.question.factor), not a.sweep,
                                     a.dataset != "MNIST", a.study))  # the seed's dataset first
+    correction = protocol_correction(folders)
+    head = HEAD + ("\nSome studies were re-evaluated after a correction of the protocol; the "
+                   "last section lists the numbers that changed.\n" if correction else "")
     parts = [*[a.text for a in answers], table_one(folders), cross_architecture(folders, out),
-             carry_over(answers)]
-    text = "\n".join([HEAD, *filter(None, parts)]) if any(parts) else \
+             carry_over(answers), correction]
+    text = "\n".join([head, *filter(None, parts)]) if any(parts) else \
         HEAD + f"\nNo study under `{results_root}` answers one of the questions yet.\n"
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.md"

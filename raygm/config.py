@@ -327,6 +327,12 @@ class RunConfig:
             raise ConfigError(unknown[0], values[unknown[0]], "one of " + ", ".join(known))
         return cls(**values)
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "RunConfig":
+        """The config of an exported Parquet row (its other columns left aside; a field the
+        row lacks, exported before the field existed, takes its default)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
 

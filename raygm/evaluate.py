@@ -155,6 +155,13 @@ def protocol_config(config: RunConfig, protocol: str, models: int | None = None,
     return config.replace(**changes)
 
 
+def superseded(evaluation: dict, config: RunConfig) -> bool:
+    """Whether an evaluation (a row of evaluations.parquet) used another augmentation than
+    its protocol chooses today: one made before a correction of DC's rules."""
+    chosen = protocol_config(config, evaluation["protocol"]).eval_augmentation(evaluation["arch"])
+    return evaluation["augment"] != chosen
+
+
 def full_data_baseline(data: RealData, arch: str, config: RunConfig, epochs: int,
                        device: torch.device) -> float:
     """Test accuracy of one `arch` network trained on the whole real train split."""

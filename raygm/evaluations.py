@@ -59,9 +59,10 @@ def study_candidates(study: Study, path: str, fs) -> list[Candidate]:
 def exported_candidates(folder: str, metric: str) -> list[Candidate]:
     """An exported results folder's finished trials (trials.parquet, synthetic/)."""
     rows = pq.read_table(posixpath.join(folder, export.TRIALS)).to_pylist()
-    return [Candidate(r["trial_id"], export.row_config(r), math.nan if r.get(metric) is None else r[metric],
-        r["synthetic_path"] and posixpath.join(folder, r["synthetic_path"]))
-        for r in rows if r["status"] == "TERMINATED" and not r.get("duplicate_of")]
+    return [Candidate(r["trial_id"], RunConfig.from_row(r),
+                      math.nan if r.get(metric) is None else r[metric],
+                      r["synthetic_path"] and posixpath.join(folder, r["synthetic_path"]))
+            for r in rows if r["status"] == "TERMINATED" and not r.get("duplicate_of")]
 
 
 def select_trials(candidates: list[Candidate], mode: str, which: str,

@@ -129,16 +129,11 @@ def export_study(path: str, to: str | None = None) -> str:
 
 def is_export(path: str) -> bool:
     """Whether PATH is a results folder (export_study's) rather than a study folder."""
+    path = absolute(path)
     fs, root = filesystem(path)
     files = fs.get_file_info([posixpath.join(root, n) for n in (STUDY_JSON, TRIALS)])
     return all(f.type == pyarrow.fs.FileType.File for f in files) \
         and not tune.Tuner.can_restore(path)
-
-
-def row_config(row: dict) -> RunConfig:
-    """The run config of a trials.parquet or evaluations.parquet row."""
-    return RunConfig.from_dict({k: tuple(v) if isinstance(v, list) else v
-                                for k, v in row.items() if k in CONFIG_COLUMNS})
 
 
 def exported_networks(path: str) -> list[dict]:
@@ -160,7 +155,7 @@ def add_evaluations(path: str) -> None:
     evaluations = group_networks(exported_networks(path) + read_networks(path))
     trials = pq.read_table(posixpath.join(root, TRIALS))
     rows = trials.to_pylist()
-    configs = {r["trial_id"]: row_config(r) for r in rows}
+    configs = {r["trial_id"]: RunConfig.from_row(r) for r in rows}
     columns = records.protocol_columns(sorted({e["protocol"] for e in evaluations}))
     for r in rows:
         mine = [e for e in evaluations if e["trial_id"] == r["trial_id"]]

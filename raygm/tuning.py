@@ -25,7 +25,7 @@ from ray.tune.search.optuna import OptunaSearch
 from .config import ConfigError, RunConfig
 from .data import load_dataset, resolve_data_dir
 from .distill import check_fits
-from .evaluate import protocol_config
+from .evaluate import superseded
 from .files import absolute, filesystem, read_text, write_atomic
 from .matching import cpu_description
 from .records import EvaluationRecord
@@ -321,12 +321,6 @@ def protocol_accuracies(evaluations: list[dict], config: RunConfig) -> dict[str,
             found.update({f"{e['protocol']}_acc_mean": e["acc_mean"],
                           f"{e['protocol']}_acc_std": e["acc_std"]})
     return found
-
-
-def superseded(evaluation: dict, config: RunConfig) -> bool:
-    """Whether the evaluation used another augmentation than its protocol chooses today."""
-    chosen = protocol_config(config, evaluation["protocol"]).eval_augmentation(evaluation["arch"])
-    return evaluation["augment"] != chosen
 
 
 def error_message(trial) -> str:

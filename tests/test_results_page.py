@@ -13,6 +13,7 @@ from scipy import stats
 
 from analysis import results_page
 from analysis.results_page import verdict
+from raygm.eval_protocol import dc_rule
 
 from test_analysis import write_results
 
@@ -59,9 +60,10 @@ def write_models_study(results, name, dataset, own, overrides=()):
         for s in SEEDS:
             for arch in dict.fromkeys((m, "ConvNet")):  # its own network and ConvNet
                 acc = (own if arch == m else ON_CONVNET)[m] + shift(s) + noise(m + arch, s)
+                rule = dc_rule(dataset, arch, "instancenorm", "none")
                 rows.append({"study": name, "trial_id": f"{m}_{s}", "model": m,
-                             "protocol": "full", "networks": 5, "epochs": 1000,
-                             "augment": "dc", "arch": arch, "iteration": 4, "acc_mean": acc,
+                             "dataset": dataset, "protocol": "full", "networks": 5,
+                             "epochs": rule.epochs, "augment": rule.augment, "arch": arch, "iteration": 4, "acc_mean": acc,
                              "acc_std": 0.01, "accs": [acc] * 5, "seconds_per_model": 36.0})
     pq.write_table(pa.Table.from_pylist(rows), folder / "evaluations.parquet")
     return pd.DataFrame(rows)
@@ -316,7 +318,8 @@ DISTILLED = {"none": 0.85, DSA: 0.87}
 def write_grid(results, name, factor, accuracy, iterations, seeds=SEEDS):
     """A grid over one factor, paired seeds, screened only."""
     trials = [{"trial_id": f"{level}_{s}",
-               "config": {factor: level, "seed": s, "iterations": iterations},
+               "config": {factor: level, "seed": s, "iterations": iterations,
+                          "eval_at": sorted({0, iterations})},
                "status": "TERMINATED", "iterations": iterations,
                "acc": {iterations: acc + shift(s) + jitter("noise", s, len(level))},
                "losses": lambda i: [1.0] * 10}
@@ -368,6 +371,37 @@ def question_row(text, header_start, level):
         row = dict(zip(names, (c.strip() for c in line.split("|")[1:-1])))
         if row[names[0]] == level:
             return row
+
+
+def test_a_study_re_evaluated_after_the_protocol_correction(committed):
+    """FashionMNIST sets confirmed under the earlier rule (crop/scale/rotate, 1000 epochs)
+    and again under DC's (none, 300): the tables read the new evaluations only; the page's
+    last section lists old -> new per configuration; the budget names DC's rule."""
+    root, _ = committed
+    new = write_models_study(root / "results", "fashion_test", "FashionMNIST",
+                             {"ConvNet": 0.70, "MLP": 0.55, "LeNet": 0.60})
+    old = new.assign(epochs=1000, augment="dc", acc_mean=new.acc_mean - 0.04)
+    folder = root / "results" / "fashion_test"
+    pq.write_table(pa.Table.from_pandas(pd.concat([old, new]), preserve_index=False),
+                   folder / "evaluations.parquet")
+    text = results_page.page(root / "results", root / "docs").read_text()
+    fashion = text[text.index("(`fashion_test`, FashionMNIST)"):text.index("## Does it")]
+    assert "full protocol: DC's protocol for FashionMNIST: no augmentation, 300 epochs" in fashion
+    assert "augmentation dc" not in fashion and "1000 epochs" not in fashion
+    # the ConvNet row reports the new evaluations (70 % and shift), not the old (4 pp less)
+    expected = 100 * np.mean([0.70 + shift(s) + noise("ConvNetConvNet", s) for s in SEEDS])
+    convnet = next(line for line in fashion.splitlines() if line.startswith("| ConvNet |"))
+    assert f"{expected:.1f} ±" in convnet and f"{expected - 4:.1f} ±" not in convnet
+    correction = text[text.index("## Protocol correction"):]
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line.split("|")[-2].strip()
+            for line in correction.splitlines() if line.startswith("| ") and "---" not in line}
+    assert set(rows) - {("model", "evaluated on")} == {
+        ("ConvNet", "ConvNet"), ("LeNet", "ConvNet"), ("LeNet", "LeNet"), ("MLP", "ConvNet"),
+        ("MLP", "MLP")}
+    assert all(change == "+4.0" for key, change in rows.items() if key[0] != "model")
+    assert "the last section lists the numbers that changed" in text
+    # MNIST's sets were evaluated under today's rule: no correction for them
+    assert "`models_test`" not in correction
 
 
 def test_sets_no_full_protocol_network_learned_from_are_named_and_kept(committed):
