@@ -5,7 +5,7 @@ import time
 
 import torch
 
-from raygm.matching import cpu_description
+from raygm.matching import cpu_description, resolve_precision
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10, device: str = "cpu") -> float:
@@ -35,9 +35,19 @@ def machine(device: str = "cpu") -> str:
 
 
 def mode_config(config, mode: str):
-    """config in a benchmark mode: execution, then levers or bf16 joined by +, e.g.
-    compiled+batched_classes+tf32 (fp32 unless bf16 is named)."""
+    """config in a benchmark mode: execution, then levers or a precision (bf16, or auto:
+    the default's choice for this machine) joined by +, e.g. compiled+batched_classes+tf32
+    (fp32 unless a precision is named)."""
     execution, *rest = mode.split("+")
-    levers = tuple(r for r in rest if r != "bf16")
+    precisions = [r for r in rest if r in ("bf16", "auto")]
+    levers = tuple(r for r in rest if r not in precisions)
     return config.replace(execution=execution, levers=levers or None,
-                          precision="bf16" if "bf16" in rest else "fp32")
+                          precision=precisions[0] if precisions else "fp32")
+
+
+def mode_name(mode: str, device: str = "cpu") -> str:
+    """The mode as a table shows it: auto with what it resolves to here, e.g.
+    compiled+auto (bf16)."""
+    if "auto" not in mode.split("+"):
+        return mode
+    return f"{mode} ({resolve_precision('auto', torch.device(device))})"

@@ -5,8 +5,8 @@ and ipc 10 (10 outer steps with 50 inner epochs between them). The FLOPs of one 
 are counted with torch.utils.flop_counter on the reference step (convolutions and matrix
 products, forward, backward and double backward); divided by the measured fp32 matrix rate
 they give the floor that no implementation of the same arithmetic can beat here (in fp32).
-`compiled+bf16` runs the real-data gradients under bf16 autocast (the default only on AMX
-CPUs). On a GPU (--device cuda) the modes name the levers of raygm/gpu.py, e.g.
+`compiled+bf16` runs the real-data gradients under bf16 autocast (`precision: auto`'s
+choice on CPUs with AVX-512 BF16 or AMX). On a GPU (--device cuda) the modes name the levers of raygm/gpu.py, e.g.
 compiled+batched_classes+cuda_graphs+tf32; the first mode is the reference of the speed-ups.
 
     python benchmarks/step.py [--data-dir DIR] [--batch-real 256] [--repeats 5]
@@ -21,7 +21,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import machine, matmul_gflops, mode_config
+from common import machine, matmul_gflops, mode_config, mode_name
 from raygm.config import RunConfig
 from raygm.data import load_dataset
 from raygm.distill import Distillation
@@ -58,8 +58,9 @@ def main() -> None:
                              "graphs; a mode not run at ipc 1 needs 1)")
     parser.add_argument("--ipc", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--modes", nargs="+", default=["eager", "compiled", "compiled+bf16"],
-                        help="execution+levers (+bf16); the first is the reference")
+    parser.add_argument("--modes", nargs="+", default=["eager", "compiled", "compiled+auto"],
+                        help="execution+levers (+bf16, +auto: the default precision here); "
+                             "the first is the reference")
     parser.add_argument("--width", type=int, default=128, help="ConvNet width (small: a dry run)")
     args = parser.parse_args()
     data = load_dataset("MNIST", args.data_dir, download=False)
@@ -79,7 +80,7 @@ def main() -> None:
             times = time_steps(mode_config(config, mode), data, repeats,
                                warmup=1 if ipc == 1 else args.warmup_ipc10)
             medians[mode] = statistics.median(times)
-            print(f"| {ipc} | {mode} | {medians[mode]:.3f} | "
+            print(f"| {ipc} | {mode_name(mode, args.device)} | {medians[mode]:.3f} | "
                   f"{medians[args.modes[0]] / medians[mode]:.2f}x | {flops / 1e9:.0f} | "
                   f"{floor:.3f} | {floor / medians[mode]:.2f} |", flush=True)
 

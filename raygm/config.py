@@ -146,8 +146,9 @@ class RunConfig:
                 "plain per-class loop, the reference",
         "choices": EXECUTIONS})
     precision: str = field(default="auto", metadata={
-        "help": "real-data gradients in fp32 or under bf16 autocast; auto: bf16 on CPUs with "
-                "AMX, fp32 elsewhere (the run's config.json records which)",
+        "help": "real-data gradients in fp32 or under bf16 autocast; auto: bf16 on CPUs that "
+                "multiply bf16 natively (AVX-512 BF16 or AMX) unless the Hessian term "
+                "differentiates the real gradient, fp32 elsewhere (config.json records which)",
         "choices": PRECISIONS})
     levers: tuple[str, ...] | None = field(default=None, metadata={
         "help": "GPU speed levers, e.g. batched_classes,stacked_eval (default none; each "

@@ -52,7 +52,9 @@ class Distillation:
         self.device = resolve_device(config.device)
         # the config as run: `auto` device and precision resolved for this machine
         self.config = config = config.replace(
-            device=str(self.device), precision=resolve_precision(config.precision, self.device))
+            device=str(self.device), precision=resolve_precision(
+                config.precision, self.device, config.uses_hessian
+                and needs_real_graph(config.hessian, config.hessian_curvature)))
         self.autocast = PRECISIONS[config.precision]
         gpu.prepare(self.device, config.levers or (), config.gpu_memory_fraction)
         self.data = data.to(self.device)

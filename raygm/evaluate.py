@@ -15,6 +15,7 @@ from .choices import Choices
 from .config import RunConfig
 from .data import RealData
 from .gpu import to_device
+from .matching import resolve_precision
 from .models import build_model, compiled, has_batchnorm
 from .records import EvaluationRecord
 from .streams import stream_seed
@@ -32,13 +33,19 @@ def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 def train_and_test(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: RealData,
                    epochs: int, lr: float, batch_size: int, augment: Callable | None,
-                   generator: torch.Generator | None = None) -> float:
-    """DC's protocol: SGD(momentum 0.9, wd 5e-4), lr x0.1 after half the epochs."""
+                   generator: torch.Generator | None = None,
+                   precision: str = "fp32") -> float:
+    """DC's protocol: SGD(momentum 0.9, wd 5e-4), lr x0.1 after half the epochs; training
+    and the test pass under bf16 autocast with precision bf16 (weights and optimizer fp32)."""
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, [epochs // 2], 0.1)
-    train_epochs(net, optimizer, images, labels, epochs, batch_size, augment, scheduler, generator)
     device = images.device
-    return accuracy(net, data.test_images.to(device), data.test_labels.to(device))
+    # no cast cache: it would keep the first step's bf16 copy of the weights for every step
+    with torch.autocast(device.type, torch.bfloat16, enabled=precision == "bf16",
+                        cache_enabled=False):
+        train_epochs(net, optimizer, images, labels, epochs, batch_size, augment, scheduler,
+                     generator)
+        return accuracy(net, data.test_images.to(device), data.test_labels.to(device))
 
 
 def evaluation_network(data: RealData, config: RunConfig, arch: str, iteration: int, network: int,
@@ -63,7 +70,7 @@ def evaluate_network(images: torch.Tensor, labels: torch.Tensor, data: RealData,
                           images.detach(), labels, data, config.eval_train_epochs(arch),
                           config.eval_lr, config.eval_batch,
                           AUGMENTATIONS[config.eval_augmentation(arch)](config.dsa_strategy),
-                          generator)
+                          generator, resolve_precision(config.precision, images.device))
 
 
 def evaluate_networks_stacked(images: torch.Tensor, labels: torch.Tensor, data: RealData,
@@ -71,11 +78,12 @@ def evaluate_networks_stacked(images: torch.Tensor, labels: torch.Tensor, data: 
                               networks: range) -> list[float] | None:
     """evaluate_network for several networks trained together (lever stacked_eval): the same
     networks and streams as alone, so the results are evaluate_network's to float rounding.
-    None for an architecture with BatchNorm (its running statistics do not stack)."""
+    None for an architecture with BatchNorm (its running statistics do not stack) and in
+    bf16 (a GPU lever; GPUs evaluate in fp32)."""
     device = images.device
     nets, generators = zip(*(evaluation_network(data, config, arch, iteration, n, device)
                              for n in networks))
-    if has_batchnorm(nets[0]):
+    if has_batchnorm(nets[0]) or resolve_precision(config.precision, device) == "bf16":
         return None
     train_stacked(list(nets), images.detach(), labels, config.eval_train_epochs(arch),
                   config.eval_lr, config.eval_batch,

@@ -17,7 +17,7 @@ DISTANCES = Choices("distance")
 
 # How the real-data gradients (most of a step's arithmetic) are computed: fp32, or under
 # bf16 autocast (convolutions and matrix products in bf16, gradients returned in fp32);
-# auto: bf16 on CPUs that multiply bf16 natively (AMX), fp32 elsewhere.
+# auto: bf16 on CPUs that multiply bf16 natively (AVX-512 BF16 or AMX), fp32 elsewhere.
 PRECISIONS = Choices("precision", {"auto": None, "fp32": None, "bf16": torch.bfloat16})
 
 
@@ -31,22 +31,32 @@ def cpuinfo(key: str) -> str:
         return ""
 
 
-def has_amx_bf16() -> bool:
-    return "amx_bf16" in cpuinfo("flags").split()
+# CPU flags (/proc/cpuinfo) of instructions that multiply bf16 natively, as cpu_description
+# names them
+NATIVE_BF16 = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX-512 BF16"}
+
+
+def native_bf16() -> list[str]:
+    """The bf16 instructions of this CPU (NATIVE_BF16's names; none: bf16 is emulated)."""
+    flags = set(cpuinfo("flags").split())
+    return [name for flag, name in NATIVE_BF16.items() if flag in flags]
 
 
 def cpu_description() -> str:
-    """CPU model, whether it has AMX (what precision=auto reads) and its CPU count: the
-    machine every measurement and study cost is stated for."""
+    """CPU model, its native bf16 instructions (what precision=auto reads) and its CPU
+    count: the machine every measurement and study cost is stated for."""
     model = cpuinfo("model name") or platform.processor() or "unknown CPU"
-    return f"{model} ({'with' if has_amx_bf16() else 'no'} AMX-BF16), {os.cpu_count()} CPUs"
+    bf16 = " and ".join(native_bf16()) or "no native bf16"
+    return f"{model} ({bf16}), {os.cpu_count()} CPUs"
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """auto -> bf16 on an AMX CPU, else fp32; explicit values stay."""
+def resolve_precision(precision: str, device: torch.device, real_graph: bool = False) -> str:
+    """auto -> bf16 on a CPU that multiplies bf16 natively, unless the run differentiates
+    the real gradient (real_graph: hvp, exact curvature), else fp32; explicit values stay.
+    GPUs keep fp32 (their own levers: TF32)."""
     if precision != "auto":
         return precision
-    return "bf16" if device.type == "cpu" and has_amx_bf16() else "fp32"
+    return "bf16" if device.type == "cpu" and native_bf16() and not real_graph else "fp32"
 
 
 def class_gradient(net: nn.Module, images: torch.Tensor, label: int,

@@ -65,10 +65,11 @@ def tiny_data():
 @pytest.fixture
 def tiny_config():
     """A config small enough for a unit test: 2-block width-8 ConvNet on 8x8 images, eager
-    (the compiled path is compared with it in test_distill.py)."""
+    (the compiled path is compared with it in test_distill.py), fp32 whatever the CPU (auto
+    would choose bf16 on some: tests of bf16 and auto ask for them)."""
     return RunConfig(dataset="MNIST", model="ConvNet", net_width=8, net_depth=2, ipc=1,
                      iterations=3, batch_real=8, batch_train=8, eval_models=1, eval_epochs=5,
-                     device="cpu", execution="eager")
+                     device="cpu", execution="eager", precision="fp32")
 
 
 @pytest.fixture

@@ -207,11 +207,21 @@ def test_bf16_real_gradients_agree_with_fp32(tiny_config, tiny_data):
     assert not torch.equal(update32, update16)  # bf16 really ran
 
 
-def test_auto_precision_is_fp32_without_amx(tiny_config, tiny_data, monkeypatch):
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu avx2 avx512f", "fp32"), ("fpu avx512f avx512_bf16", "bf16"),
+    ("fpu avx512f amx_bf16 amx_tile", "bf16")])
+def test_auto_precision_is_bf16_where_the_cpu_multiplies_bf16_natively(
+        tiny_config, tiny_data, monkeypatch, flags, expected):
     from raygm import matching
-    monkeypatch.setattr(matching, "has_amx_bf16", lambda: False)
-    assert Distillation(tiny_config, tiny_data).config.precision == "fp32"
-    monkeypatch.setattr(matching, "has_amx_bf16", lambda: True)
-    assert Distillation(tiny_config, tiny_data).config.precision == "bf16"
+    monkeypatch.setattr(matching, "cpuinfo",
+                        lambda key: flags if key == "flags" else "Test CPU")
+    tiny_config = tiny_config.replace(precision="auto")
+    assert Distillation(tiny_config, tiny_data).config.precision == expected
     assert Distillation(tiny_config.replace(device="cpu", precision="fp32"),
                         tiny_data).config.precision == "fp32"
+    # a higher-order term that differentiates the real gradient keeps fp32
+    hvp = tiny_config.replace(hessian="hvp", hessian_weight=0.1)
+    assert Distillation(hvp, tiny_data).config.precision == "fp32"
+    gauss_newton = tiny_config.replace(hessian="curvature", hessian_weight=0.1)
+    assert Distillation(gauss_newton, tiny_data).config.precision == expected
+    assert ("AVX-512 BF16" in matching.cpu_description()) == ("avx512_bf16" in flags)

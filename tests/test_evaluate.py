@@ -119,9 +119,33 @@ def test_stacked_evaluation_gives_each_network_its_accuracy(changes, tiny_config
     """evaluate_synthetic with stacked_eval meets the same networks as without (a network
     with BatchNorm, which does not stack, trains alone)."""
     data = make_real_data()
-    config = tiny_config.replace(eval_models=3, eval_epochs=8, **changes)
+    # (fp32: stacking is a GPU lever, and GPUs evaluate in fp32; bf16 trains alone)
+    config = tiny_config.replace(eval_models=3, eval_epochs=8, precision="fp32", **changes)
     images, labels = data.images[::3], data.labels[::3]
     alone = evaluate_synthetic(images, labels, data, config, "ConvNet", iteration=2)
     together = evaluate_synthetic(images, labels, data,
                                   config.replace(levers=("stacked_eval",)), "ConvNet", iteration=2)
     assert together.accs == alone.accs and len(set(alone.accs)) > 1
+
+
+def test_bf16_evaluation_learns_as_fp32_does(tiny_config):
+    """precision bf16: the evaluation networks train and test under bf16 autocast; on the
+    same networks and batches they end near fp32's accuracy, but not bit for bit (bf16 ran)."""
+    data = make_real_data()
+    config = tiny_config.replace(eval_models=3, eval_epochs=30)
+    images, labels = data.images[::2], data.labels[::2]
+    accs = {p: evaluate_synthetic(images, labels, data, config.replace(precision=p),
+                                  "ConvNet").accs for p in ("fp32", "bf16")}
+    assert min(accs["fp32"]) > 0.5  # the networks learn (4 classes)
+    assert abs(sum(accs["bf16"]) - sum(accs["fp32"])) / 3 < 0.05
+    calls = []
+    original = torch.nn.functional.conv2d
+
+    def spy(x, w, *args, **kwargs):
+        calls.append(torch.is_autocast_enabled("cpu"))
+        return original(x, w, *args, **kwargs)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(torch.nn.functional, "conv2d", spy)
+        evaluate_network(images, labels, data, config.replace(precision="bf16", eval_epochs=2),
+                         "ConvNet", 0, 0)
+    assert calls and all(calls)  # training and the test pass
