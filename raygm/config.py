@@ -92,6 +92,10 @@ class RunConfig:
     net_pooling: str = field(default="avgpooling", metadata={"help": "ConvNet pooling",
                                                              "choices": POOLINGS})
     ipc: int = field(default=1, metadata={"help": "synthetic images per class"})
+    factor: int = field(default=1, metadata={
+        "help": "IDC's multi-formation: each stored image holds factor x factor smaller "
+                "images, decoded to factor² * ipc training images per class wherever the set "
+                "is used (1: the plain set; raygm/formation.py)"})
     init: str = field(default="noise", metadata={"help": "synthetic set initialisation",
                                                  "choices": INITS})
     distance: str = field(default="ours", metadata={"help": "gradient distance",
@@ -176,7 +180,7 @@ class RunConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f.name, value, "a finite number")
-        for name in ("net_width", "net_depth", "ipc", "hessian_probes", "batch_real",
+        for name in ("net_width", "net_depth", "ipc", "factor", "hessian_probes", "batch_real",
                      "batch_train", "bn_batch", "outer_loop", "inner_loop", "eval_epochs",
                      "eval_batch"):
             value = getattr(self, name)
@@ -189,6 +193,11 @@ class RunConfig:
         for name in ("lr_img", "lr_net", "eval_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, getattr(self, name), "a number > 0")
+        size = DATASETS[self.dataset].size
+        if size % self.factor:
+            raise ConfigError("factor", self.factor, f"a divisor of {self.dataset}'s image size "
+                              f"{size}: " + ", ".join(str(f) for f in range(1, size + 1)
+                                                      if size % f == 0))
         if self.dsa != "none":
             groups = self.dsa.split("_")
             if not set(groups) <= set(DSA_STRATEGIES) or len(set(groups)) < len(groups):

@@ -26,6 +26,7 @@ class DatasetSpec:
     std: tuple[float, ...]
     files: tuple[str, ...]        # expected under the data directory
     num_classes: int
+    size: int                     # images are size x size pixels
     digits: bool = False          # digits are not flipped (DSA's augmentation)
 
 
@@ -36,19 +37,20 @@ def _idx_files(folder: str) -> tuple[str, ...]:
 
 DATASETS = Choices("dataset", {
     "MNIST": DatasetSpec(torchvision.datasets.MNIST, (0.1307,), (0.3081,), _idx_files("MNIST"), 10,
-                         digits=True),
+                         28, digits=True),
     "FashionMNIST": DatasetSpec(torchvision.datasets.FashionMNIST, (0.2861,), (0.3530,),
-                                _idx_files("FashionMNIST"), 10),
+                                _idx_files("FashionMNIST"), 10, 28),
     "SVHN": DatasetSpec(torchvision.datasets.SVHN, (0.4377, 0.4438, 0.4728),
                         (0.1980, 0.2010, 0.1970), ("train_32x32.mat", "test_32x32.mat"), 10,
-                        digits=True),
+                        32, digits=True),
     "CIFAR10": DatasetSpec(torchvision.datasets.CIFAR10, (0.4914, 0.4822, 0.4465),
                            (0.2023, 0.1994, 0.2010), tuple(f"cifar-10-batches-py/{f}" for f in (
                                *[f"data_batch_{i}" for i in range(1, 6)], "test_batch",
-                               "batches.meta")), 10),
+                               "batches.meta")), 10, 32),
     "CIFAR100": DatasetSpec(torchvision.datasets.CIFAR100, (0.5071, 0.4866, 0.4409),
                             (0.2673, 0.2564, 0.2762),
-                            tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta")), 100),
+                            tuple(f"cifar-100-python/{f}" for f in ("train", "test", "meta")), 100,
+                            32),
 })
 
 

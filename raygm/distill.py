@@ -16,6 +16,7 @@ from .data import RealData
 from .augment import DSA
 from .evaluate import evaluate_synthetic
 from .higher_order import higher_order_term, needs_real_graph
+from .formation import decode, encode
 from .init import init_synthetic, synthetic_labels
 from .matching import (PRECISIONS, batched_class_gradients, class_gradient,
                        class_match_losses, match_loss, resolve_precision)
@@ -58,8 +59,10 @@ class Distillation:
         self.autocast = PRECISIONS[config.precision]
         gpu.prepare(self.device, config.levers or (), config.gpu_memory_fraction)
         self.data = data.to(self.device)
-        self.images = init_synthetic(config.init, data, config.ipc,
-                                     streams.generator(config.seed, "init")).to(self.device)
+        # factor² images per stored one, packed (factor 1: the images themselves)
+        self.images = encode(init_synthetic(config.init, data, config.ipc * config.factor ** 2,
+                                            streams.generator(config.seed, "init")),
+                             config.factor).to(self.device)
         self.images.requires_grad_(True)
         self.labels = synthetic_labels(data.num_classes, config.ipc).to(self.device)
         self.opt_img = torch.optim.SGD([self.images], lr=config.lr_img,
@@ -124,7 +127,8 @@ class Distillation:
             reals, synthetics = [], []
             for k in range(data.num_classes):
                 real = data.sample(k, c.batch_real, real_stream)
-                synthetic = self.images[k * ipc:(k + 1) * ipc]
+                synthetic, _ = decode(self.images[k * ipc:(k + 1) * ipc],
+                                      self.labels[k * ipc:(k + 1) * ipc], c.factor)
                 if self.dsa is not None:
                     real, synthetic = self.dsa.siamese(real, synthetic, dsa_stream)
                 reals.append(real)
@@ -158,8 +162,9 @@ class Distillation:
             higher_loss += higher.detach()
             if ol == outer - 1:
                 break
-            train_epochs(self.compiled_net, opt_net, self.images.detach(), self.labels, inner,
-                         c.batch_train, self.train_augment, generator=inner_stream)
+            train_epochs(self.compiled_net, opt_net, *decode(self.images.detach(), self.labels,
+                                                             c.factor),
+                         inner, c.batch_train, self.train_augment, generator=inner_stream)
         self.iteration += 1
         first_loss, higher_loss = (first_loss / outer).tolist(), (higher_loss / outer).tolist()
         return IterationRecord(
@@ -179,6 +184,7 @@ class Distillation:
         # no random state: an iteration's randomness comes from (seed, iteration) (streams.py)
         return {"config": self.config.to_dict(), "iteration": self.iteration,
                 "images": self.images.detach().cpu().clone(), "labels": self.labels.cpu(),
+                "factor": self.config.factor,  # images are stored, labels theirs: decode them
                 "opt_img": copy.deepcopy(self.opt_img.state_dict())}
 
     def load_state_dict(self, state: dict) -> None:

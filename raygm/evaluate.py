@@ -14,6 +14,7 @@ from .augment import AUGMENTATIONS
 from .choices import Choices
 from .config import RunConfig
 from .data import RealData
+from .formation import decode
 from .gpu import to_device
 from .matching import resolve_precision
 from .models import build_model, compiled, has_batchnorm
@@ -64,7 +65,9 @@ def evaluation_network(data: RealData, config: RunConfig, arch: str, iteration: 
 
 def evaluate_network(images: torch.Tensor, labels: torch.Tensor, data: RealData,
                      config: RunConfig, arch: str, iteration: int, network: int) -> float:
-    """Test accuracy of evaluation_network `network` at `iteration` trained on (images, labels)."""
+    """Test accuracy of evaluation_network `network` at `iteration` trained on (images, labels)
+    (stored images, decoded by config.factor)."""
+    images, labels = decode(images, labels, config.factor)
     net, generator = evaluation_network(data, config, arch, iteration, network, images.device)
     return train_and_test(compiled(net, config.execution, config.uses_lever("cuda_graphs")),
                           images.detach(), labels, data, config.eval_train_epochs(arch),
@@ -81,6 +84,7 @@ def evaluate_networks_stacked(images: torch.Tensor, labels: torch.Tensor, data: 
     None for an architecture with BatchNorm (its running statistics do not stack) and in
     bf16 (a GPU lever; GPUs evaluate in fp32)."""
     device = images.device
+    images, labels = decode(images, labels, config.factor)
     nets, generators = zip(*(evaluation_network(data, config, arch, iteration, n, device)
                              for n in networks))
     if has_batchnorm(nets[0]) or resolve_precision(config.precision, device) == "bf16":

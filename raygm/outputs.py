@@ -41,11 +41,11 @@ def grid_name(iteration: int) -> str:
 
 
 def save_snapshot(folder: str | os.PathLike, snapshot: Snapshot, data: RealData) -> None:
-    """The synthetic set alone (what users load: images, labels, config, iteration) and, when
-    due, its image grid."""
+    """The synthetic set alone (what users load: images, labels, config, iteration, factor:
+    stored images, formation.decode gives the training set) and, when due, its image grid."""
     run = snapshot.state["run"]
     write_atomic(folder, SYNTHETIC, torch_bytes(
-        {k: run[k] for k in ("images", "labels", "config", "iteration")}))
+        {k: run[k] for k in ("images", "labels", "config", "iteration", "factor")}))
     if snapshot.grid:
         png = io.BytesIO()
         save_image(image_grid(run["images"], data), png, format="png")
