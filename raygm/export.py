@@ -119,6 +119,7 @@ def export_study(path: str, to: str | None = None) -> str:
     write_parquet(out, EVALUATIONS, evaluation_rows,
                   arrow_schema({**head, **records.EVALUATION_COLUMNS}))
     meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
+            "sampler": study.sampler if study.search else None,
             "objectives": study.objectives, "space": study.space(), "repeats": study.repeats,
             "confirm": study.confirm, "resources": launch_info["resources"],
             "machine": launch_info.get("machine"),

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
+import optuna
 import yaml
 
+from .choices import Choices
 from .config import SCALAR_TYPES, ConfigError, RunConfig
 from .evaluate import PROTOCOLS
 from .models import MODELS
@@ -19,10 +21,17 @@ from .records import objective_metrics
 
 MODES = ("max", "min")
 SCHEDULERS = ("none", "asha")
+# A search's Optuna sampler: (seed, options) -> sampler. TPE's options: multivariate (model
+# the parameters jointly) and group (apart for each set of parameters a `when` samples
+# together: the conditional space); random takes none.
+SAMPLERS = Choices("sampler", {
+    "tpe": lambda seed, options: optuna.samplers.TPESampler(seed=seed, **options),
+    "random": lambda seed, options: optuna.samplers.RandomSampler(seed=seed)})
+SAMPLER_OPTIONS = {"tpe": ("multivariate", "group"), "random": ()}
 DISTRIBUTIONS = ("choice", "uniform", "loguniform")
 TOP_KEYS = ("name", "description", "fixed", "grid", "search", "trials", "repeats",
             "objectives", "resources", "max_concurrent", "scheduler", "checkpoint_every",
-            "max_failures", "sampler_seed", "confirm")
+            "max_failures", "sampler", "sampler_seed", "confirm")
 
 
 class StudyError(ValueError):
@@ -55,6 +64,7 @@ class Study:
     scheduler: dict[str, Any] = field(default_factory=lambda: {"name": "none"})
     checkpoint_every: int = 10
     max_failures: int = 2
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     sampler_seed: int = 0
     description: str = ""
     # after the study: re-evaluate the saved synthetic sets of its best `top` configurations
@@ -342,6 +352,25 @@ def parse_study(raw: Any, file: str) -> Study:
             fail(f"scheduler.{key}", scheduler[key],
                  "an integer >= " + ("2" if key == "reduction_factor" else "1 (iterations)"))
     study.scheduler = scheduler
+
+    sampler = raw.get("sampler", study.sampler)
+    if isinstance(sampler, str):
+        sampler = {"name": sampler}
+    typed("sampler", sampler, dict, "tpe, random or {name: tpe, multivariate: true, group: "
+                                     "true}")
+    if sampler.get("name") not in SAMPLERS:
+        fail("sampler.name", sampler.get("name"), ", ".join(SAMPLERS))
+    for key, value in sampler.items():
+        if key != "name" and key not in SAMPLER_OPTIONS[sampler["name"]]:
+            fail(f"sampler.{key}", value, ", ".join(("name", *SAMPLER_OPTIONS[sampler["name"]])))
+        if key != "name" and not isinstance(value, bool):
+            fail(f"sampler.{key}", value, "true or false")
+    if sampler.get("group") and not sampler.get("multivariate"):
+        fail("sampler.group", True, "false unless multivariate is true (Optuna's TPE groups "
+                                    "within its multivariate model)")
+    if "sampler" in raw and not study.search:
+        fail("sampler", sampler, "only with search (a grid samples nothing)")
+    study.sampler = sampler
 
     confirm = raw.get("confirm")
     if confirm is not None:

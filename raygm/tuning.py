@@ -29,8 +29,8 @@ from .evaluate import superseded
 from .files import absolute, filesystem, read_text, write_atomic
 from .matching import cpu_description
 from .records import EvaluationRecord
-from .study import (LaunchError, Study, StudyError, apply_overrides, load_study, parse_study,
-                    read_raw)
+from .study import (SAMPLERS, LaunchError, Study, StudyError, apply_overrides, load_study,
+                    parse_study, read_raw)
 from .trainable import SearchSpace, distill_trial, param_space, trial_config
 
 DEFAULT_STORAGE = "runs/studies"
@@ -41,8 +41,10 @@ EVALUATIONS = "evaluations"  # re-evaluations of saved synthetic sets (evaluatio
 def search_algorithm(study: Study, optuna_storage: str):
     if study.kind == "grid":
         return None
+    options = {k: v for k, v in study.sampler.items() if k != "name"}
+    sampler = SAMPLERS[study.sampler["name"]](study.sampler_seed, options)
     searcher = OptunaSearch(space=SearchSpace(study), metric=study.metric, mode=study.mode,
-                            seed=study.sampler_seed, study_name=study.name,
+                            sampler=sampler, study_name=study.name,
                             storage=optuna.storages.RDBStorage(optuna_storage))
     return Repeater(searcher, repeat=study.repeats) if study.repeats > 1 else searcher
 

@@ -20,7 +20,7 @@ from raygm import tuning
 from raygm.config import ConfigError, RunConfig
 from raygm.data import load_dataset
 from raygm.distill import Distillation
-from raygm.study import load_study
+from raygm.study import load_study, parse_study
 
 from conftest import write_tiny_mnist
 from study_checks import Reports, assert_reports_exported
@@ -116,7 +116,7 @@ def test_search_keeps_the_optuna_study_and_averages_repeats(local_ray, tmp_path,
     path = write_study(tmp_path, name="search",
                        search={"lr_img": {"loguniform": [0.01, 1.0]},
                                "init": {"choice": ["noise", "real"]}},
-                       trials=2, repeats=2, sampler_seed=3)
+                       trials=2, repeats=2, sampler_seed=3, sampler="random")
     results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
     assert not results.errors and len(results) == 4
     storage = f"sqlite:///{tmp_path / 'out' / 'search' / 'optuna.db'}"
@@ -140,7 +140,7 @@ def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_d
         "model": {"choice": ["MLP", "ConvNet"]},
         "hessian": {"choice": ["none", "curvature"]},
         "hessian_weight": {"loguniform": [1.0e-4, 1.0e-2], "when": {"hessian": ["curvature"]}}},
-        trials=6, sampler_seed=1)
+        trials=6, sampler_seed=1, sampler={"name": "tpe", "multivariate": True, "group": True})
     results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
                             callbacks=[reports])
     assert not results.errors and len(results) == 6
@@ -159,6 +159,22 @@ def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_d
         assert ("hessian_weight" in t.params) == (t.params["hessian"] == "curvature")
     off = trials[trials.hessian == "none"]
     assert (off.hessian_weight == 0).all()  # the config default: the term is off
+
+
+@pytest.mark.parametrize("sampler, kind, options", [
+    (None, optuna.samplers.TPESampler, {}), ("random", optuna.samplers.RandomSampler, {}),
+    ({"name": "tpe", "multivariate": True, "group": True}, optuna.samplers.TPESampler,
+     {"_multivariate": True, "_group": True})])
+def test_a_search_samples_with_the_sampler_its_file_names(sampler, kind, options, tmp_path):
+    raw = {"name": "s", "fixed": {"iterations": 2, "eval_at": [2]}, "trials": 2,
+           "search": {"lr_img": {"loguniform": [0.01, 1.0]}}, "sampler_seed": 5}
+    if sampler:
+        raw["sampler"] = sampler
+    searcher = tuning.search_algorithm(parse_study(raw, "s.yaml"),
+                                       f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert type(searcher._sampler) is kind
+    for name, value in options.items():
+        assert getattr(searcher._sampler, name) == value
 
 
 def test_a_configuration_and_seed_already_run_is_not_run_again(local_ray, tmp_path, data_dir):
