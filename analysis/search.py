@@ -200,6 +200,37 @@ def lambda_accuracy(results: common.Results, out: Path, metric: str) -> common.S
     return section
 
 
+def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> common.Section:
+    """Searches side by side (e.g. TPE and random sampling of one space): the best `metric`
+    found so far against the core-hours spent, trials in the order they were started (their
+    ids), each trial's cost its wall seconds x its CPUs. Optuna's own history plots against
+    trial numbers; core-hours is what a sampler is asked to save."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    rows = []
+    for folder in folders:
+        results = common.load(folder)
+        trials = results.finished.sort_values("trial_id")
+        cpus = results.study.get("resources", {}).get("cpu", 1)
+        hours = (trials["wall_seconds"] * cpus).cumsum() / 3600
+        best = common.in_units(trials, metric).cummax()
+        sampler = (results.study.get("sampler") or {}).get("name", "tpe")
+        label = f"{results.name} ({sampler})"
+        ax.step(hours, best, where="post", label=label)
+        rows.append({"search": label, "trials": len(trials),
+                     "core-hours": float(hours.iloc[-1]) if len(trials) else 0.0,
+                     f"best {common.metric_label(metric)}": float(best.iloc[-1])
+                     if len(trials) else math.nan})
+    ax.set_xlabel("core-hours spent")
+    ax.set_ylabel(f"best so far: {common.metric_label(metric)}")
+    ax.legend()
+    ax.set_title("Best configuration found so far against the compute spent")
+    section = common.Section("Best so far against core-hours")
+    section.images.append(common.save_figure(fig, out / "best_so_far.png"))
+    section.tables.append(common.Table("best_so_far", "Each search's best and its cost",
+                                       pd.DataFrame(rows)))
+    return section
+
+
 def search(results: common.Results, out: Path, metric: str = "acc_mean") -> list[common.Section]:
     if results.kind != "search":
         return [common.Section("Search analysis", notes=[

@@ -294,6 +294,27 @@ def test_search_report(search_results, tmp_path):
     assert "t99" not in text.split("## Trials")[0]  # the running trial is only listed
 
 
+def test_best_so_far_sets_two_samplers_against_the_core_hours_they_spent(search_results,
+                                                                        tmp_path):
+    """The search fixture (60 trials) beside a "random" search of its first 20 trials: each
+    curve is the running maximum over trials in id order, at the cumulated wall seconds."""
+    study = json.loads((search_results / "study.json").read_text())
+    random_study = {**study, "name": "search_random", "sampler": {"name": "random"}}
+    write_results(tmp_path / "random", random_study, [search_trial(i) for i in range(20)])
+    section = search.best_so_far([search_results, tmp_path / "random"], tmp_path)
+    table = section.tables[0].frame.set_index("search")
+    trials = common.load(search_results).finished.sort_values("trial_id")
+    assert table.loc["search_hessian (tpe)", "trials"] == 60
+    assert table.loc["search_hessian (tpe)", "core-hours"] == pytest.approx(
+        trials["wall_seconds"].sum() / 3600)
+    first_20 = 100 * max(search_trial(i)["acc"][2] for i in range(20))
+    assert table.loc["search_random (random)", "best test accuracy (%)"] == \
+        pytest.approx(first_20)
+    assert table.loc["search_hessian (tpe)", "best test accuracy (%)"] == \
+        pytest.approx(100 * max(search_trial(i)["acc"][2] for i in range(60)))
+    assert_pngs(tmp_path, ["best_so_far.png"])
+
+
 def test_importance_scores_a_conditional_field_among_the_trials_that_have_it(tmp_path):
     """λ is sampled only with a Hessian term; the export holds the default 0 elsewhere, which
     is outside λ's space and must neither drop those trials nor enter the ranking."""
