@@ -307,8 +307,8 @@ def level_rows(results: common.Results, question: Question, metrics: list[tuple]
                                     if not pd.isna(test.get("Wilcoxon p", math.nan)) else ""))
                 if level in references and references.index(level) < references.index(ref):
                     continue  # said once, from the later reference's side
-                if ref == first:
-                    differences.setdefault(label, {})[level] = (mean, low, high)
+                if ref == first:  # by accuracy column: labels differ with the coverage
+                    differences.setdefault(metric, {})[level] = (mean, low, high)
                 if metric != metrics[0][1] or level in references:  # no claim to judge
                     words.append(f"- {level} vs {ref} ({label}): {mean:+.1f} pp, 95% CI "
                                  f"[{low:+.1f}, {high:+.1f}].")
@@ -600,6 +600,14 @@ def cross_architecture(folders: list[Path], out: Path) -> str:
     return "\n".join(parts)
 
 
+def accuracy_label(metric: str) -> str:
+    """What an accuracy column measures, in the carry-over table's words."""
+    if metric == "acc_mean":
+        return "screen"
+    _, _, arch = metric.partition("_acc_mean_")
+    return "own architecture" if arch == "own" else f"on {arch}"
+
+
 def carry_over(answers: list[Answer]) -> str:
     """Per question answered on MNIST and on other datasets: does each difference to the
     reference point the same way? (yes: both CIs exclude 0 on the same side; no: on opposite
@@ -612,20 +620,22 @@ def carry_over(answers: list[Answer]) -> str:
             if base is None:
                 continue
             rows = []
-            for label in (k for k in base.differences if k in other.differences):
-                mnist, there = base.differences[label], other.differences[label]
+            for metric in (k for k in base.differences if k in other.differences):
+                mnist, there = base.differences[metric], other.differences[metric]
                 for level in sorted(set(mnist) & set(there), key=str):
                     (m, lo, hi), (m2, lo2, hi2) = mnist[level], there[level]
                     sides = {math.copysign(1, lo) if lo * hi > 0 else 0,
                              math.copysign(1, lo2) if lo2 * hi2 > 0 else 0}
                     said = ("cannot tell at this budget" if 0 in sides
                             else "yes" if len(sides) == 1 else "no")
-                    rows.append({question.factor: level, "accuracy": label,
+                    rows.append({question.factor: level, "accuracy": accuracy_label(metric),
                                  f"MNIST, vs {question.reference} (pp)":
                                      f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]",
                                  f"{other.dataset}, vs {question.reference} (pp)":
                                      f"{m2:+.1f} [{lo2:+.1f}, {hi2:+.1f}]",
                                  "carries over?": said})
+            if not rows:  # nothing measured the same way on both
+                continue
             parts.append(f"## Does it carry over? {question.title} MNIST (`{base.study}`) and "
                          f"{other.dataset} (`{other.study}`)\n\n"
                          + common.markdown_table(pd.DataFrame(rows)) + "\n")
