@@ -165,31 +165,38 @@ def full(init, s):
     return INIT_SCREEN[init] + 0.05 + shift(s) + jitter(init, s, phase=1)
 
 
-def test_a_partly_confirmed_study_is_answered_by_its_screen(tmp_path):
-    """Only the screen's best 3 inits were confirmed: every init gets the screen's mean and
-    verdict, the confirmed ones also the full protocol's, the others n/a there."""
-    results = tmp_path / "results"
-    results.mkdir()
+def write_init_study(results, name, dataset, confirmed):
+    """An init study (every init, 5 paired seeds, screened), `confirmed` inits also under
+    DC's full protocol for the dataset."""
     trials = [{"trial_id": f"{init}_{s}",
                "config": {"model": "ConvNet", "init": init, "seed": s, "iterations": 4,
-                          "eval_at": [0, 4]},
+                          "eval_at": [0, 4], "dataset": dataset},
                "status": "TERMINATED", "iterations": 4,
                "acc": {0: 0.1, 4: acc + shift(s) + jitter(init, s)},
                "losses": lambda i: [1.0] * 10}
               for init, acc in INIT_SCREEN.items() for s in SEEDS]
     # a list-valued factor first (eval_at, as a grid union sets it): the confirmed sets are
     # told apart by init, where they differ from all sets
-    study = {"name": "init_test", "kind": "grid", "factors": ["eval_at", "init"],
+    study = {"name": name, "kind": "grid", "factors": ["eval_at", "init"],
              "objectives": [{"metric": "acc_mean", "mode": "max"}],
              "space": {"init": {"grid": list(INIT_SCREEN)}}, "repeats": 5,
              "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU"}
-    folder = write_results(results / "init_test", study, trials)
-    rows = [{"study": "init_test", "trial_id": f"{init}_{s}", "model": "ConvNet",
-             "protocol": "full", "networks": 5, "epochs": 1000, "augment": "dc",
+    folder = write_results(results / name, study, trials)
+    rule = dc_rule(dataset, "ConvNet", "instancenorm", "none")
+    rows = [{"study": name, "trial_id": f"{init}_{s}", "model": "ConvNet",
+             "protocol": "full", "networks": 5, "epochs": rule.epochs, "augment": rule.augment,
              "arch": "ConvNet", "iteration": 4, "acc_mean": full(init, s),
              "acc_std": 0.01, "accs": [0.0] * 5, "seconds_per_model": 36.0}
-            for init in CONFIRMED for s in SEEDS]
+            for init in confirmed for s in SEEDS]
     pq.write_table(pa.Table.from_pylist(rows), folder / "evaluations.parquet")
+
+
+def test_a_partly_confirmed_study_is_answered_by_its_screen(tmp_path):
+    """Only the screen's best 3 inits were confirmed: every init gets the screen's mean and
+    verdict, the confirmed ones also the full protocol's, the others n/a there."""
+    results = tmp_path / "results"
+    results.mkdir()
+    write_init_study(results, "init_test", "MNIST", CONFIRMED)
     text = results_page.page(results, tmp_path / "docs").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| init |"))
     assert header.index("raygm, screen %") < header.index("raygm, confirmed %")
@@ -460,3 +467,17 @@ def test_a_cross_architecture_evaluation_gets_its_table_and_leaves_the_question_
     half = stats.t.ppf(0.975, 4) * cell.std(ddof=1) / math.sqrt(5)
     assert row.rstrip(" |").endswith(f"{cell.mean():.1f} ± {half:.1f} (n=5)")
     assert (root / "docs" / "results" / "models_test" / "cross_arch_study.png").stat().st_size
+
+
+def test_a_fully_confirmed_study_carries_over_against_a_partly_confirmed_one(tmp_path):
+    """MNIST's init study confirmed its best 3 inits, FashionMNIST's all of them: the
+    carry-over table compares the full protocol's differences of the inits both confirmed."""
+    results = tmp_path / "results"
+    results.mkdir()
+    write_init_study(results, "init_test", "MNIST", CONFIRMED)
+    write_init_study(results, "fashion_init_test", "FashionMNIST", list(INIT_SCREEN))
+    text = results_page.page(results, tmp_path / "docs").read_text()
+    carry = text[text.index("## Does it carry over? How to initialise"):]
+    rows = [line.split("|")[1:3] for line in carry.split("\n\n")[1].splitlines()[2:]]
+    assert sorted((init.strip(), how.strip()) for init, how in rows) == sorted(
+        (init, "own architecture") for init in CONFIRMED if init != "noise")
