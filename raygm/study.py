@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
-import optuna
 import yaml
 
 from .choices import Choices
@@ -21,13 +20,12 @@ from .records import objective_metrics
 
 MODES = ("max", "min")
 SCHEDULERS = ("none", "asha")
-# A search's Optuna sampler: (seed, options) -> sampler. TPE's options: multivariate (model
-# the parameters jointly) and group (apart for each set of parameters a `when` samples
-# together: the conditional space); random takes none.
-SAMPLERS = Choices("sampler", {
-    "tpe": lambda seed, options: optuna.samplers.TPESampler(seed=seed, **options),
-    "random": lambda seed, options: optuna.samplers.RandomSampler(seed=seed)})
-SAMPLER_OPTIONS = {"tpe": ("multivariate", "group"), "random": ()}
+# A search's Optuna sampler: name -> (its class in optuna.samplers, the options a study file
+# may set). TPE's: multivariate (model the parameters jointly) and group (apart for each set
+# of parameters a `when` samples together: the conditional space). Named here, built by the
+# search (tuning.py), so that this module needs no Optuna.
+SAMPLERS = Choices("sampler", {"tpe": ("TPESampler", ("multivariate", "group")),
+                               "random": ("RandomSampler", ())})
 DISTRIBUTIONS = ("choice", "uniform", "loguniform")
 TOP_KEYS = ("name", "description", "fixed", "grid", "search", "trials", "repeats",
             "objectives", "resources", "max_concurrent", "scheduler", "checkpoint_every",
@@ -361,8 +359,8 @@ def parse_study(raw: Any, file: str) -> Study:
     if sampler.get("name") not in SAMPLERS:
         fail("sampler.name", sampler.get("name"), ", ".join(SAMPLERS))
     for key, value in sampler.items():
-        if key != "name" and key not in SAMPLER_OPTIONS[sampler["name"]]:
-            fail(f"sampler.{key}", value, ", ".join(("name", *SAMPLER_OPTIONS[sampler["name"]])))
+        if key != "name" and key not in SAMPLERS[sampler["name"]][1]:
+            fail(f"sampler.{key}", value, ", ".join(("name", *SAMPLERS[sampler["name"]][1])))
         if key != "name" and not isinstance(value, bool):
             fail(f"sampler.{key}", value, "true or false")
     if sampler.get("group") and not sampler.get("multivariate"):

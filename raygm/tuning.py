@@ -42,7 +42,8 @@ def search_algorithm(study: Study, optuna_storage: str):
     if study.kind == "grid":
         return None
     options = {k: v for k, v in study.sampler.items() if k != "name"}
-    sampler = SAMPLERS[study.sampler["name"]](study.sampler_seed, options)
+    kind, _ = SAMPLERS[study.sampler["name"]]
+    sampler = getattr(optuna.samplers, kind)(seed=study.sampler_seed, **options)
     searcher = OptunaSearch(space=SearchSpace(study), metric=study.metric, mode=study.mode,
                             sampler=sampler, study_name=study.name,
                             storage=optuna.storages.RDBStorage(optuna_storage))
