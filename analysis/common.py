@@ -23,11 +23,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-import pyarrow.parquet as pq  # noqa: E402
-
 from raygm import records  # noqa: E402
-from raygm.config import RunConfig  # noqa: E402
-from raygm.evaluate import superseded  # noqa: E402
+from raygm.eval_protocol import superseded  # noqa: E402
 
 FINISHED = "TERMINATED"
 MISSING = "n/a"
@@ -91,10 +88,12 @@ def read_evaluations(folder: Path) -> pd.DataFrame:
     augmentation than its protocol chooses today (it was made under an earlier version of
     DC's rules, raygm/eval_protocol.py)."""
     frame = pd.read_parquet(Path(folder) / "evaluations.parquet")
-    configs = {row["trial_id"]: RunConfig.from_row(row)
-               for row in pq.read_table(Path(folder) / "trials.parquet").to_pylist()}
-    frame["superseded"] = pd.Series([superseded(row, configs[row["trial_id"]])
-                                     for row in frame.to_dict("records")],
+    # the settings DC's rules read, from each evaluation's trial
+    rules = pd.read_parquet(Path(folder) / "trials.parquet",
+                            columns=["trial_id", "dataset", "net_norm", "dsa", "eval_augment"])
+    settings = frame[["trial_id", "protocol", "arch", "augment"]].merge(rules, on="trial_id",
+                                                                        how="left")
+    frame["superseded"] = pd.Series([superseded(row) for row in settings.to_dict("records")],
                                     index=frame.index, dtype=bool)
     return frame
 

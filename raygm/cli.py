@@ -15,7 +15,7 @@ from tqdm import tqdm
 from .choices import UnknownChoice
 from .config import ConfigError, RunConfig, field_type
 from .data import DatasetError
-from .evaluate import PROTOCOLS
+from .eval_protocol import PROTOCOLS
 from .driver import Reporter, run_to_end
 from .records import Progress, Report
 from .study import LaunchError, StudyError

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 from .augment import AUGMENTATIONS, DSA_STRATEGIES
 from .data import DATASETS
-from .eval_protocol import dc_rule, epochs_for
+from .eval_protocol import augmentation, dc_rule, epochs_for
 from .gpu import LEVERS
 from .higher_order import HESSIAN_CURVATURES, HESSIAN_MODES, needs_real_graph
 from .init import INITS
@@ -304,9 +304,7 @@ class RunConfig:
     def eval_augmentation(self, arch: str) -> str:
         """The augmentation evaluation networks of `arch` train with: eval_augment, or with
         auto DC's rule for the run (eval_protocol.DC_RULES)."""
-        if self.eval_augment != "auto":
-            return self.eval_augment
-        return dc_rule(self.dataset, arch, self.net_norm, self.dsa).augment
+        return augmentation(self.eval_augment, self.dataset, arch, self.net_norm, self.dsa)
 
     @property
     def dsa_strategy(self) -> str:

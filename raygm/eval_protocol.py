@@ -6,7 +6,9 @@ under today's rules from one made under earlier ones without loading the science
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from .choices import Choices
 
 
 class Rule(NamedTuple):
@@ -38,6 +40,31 @@ def dc_rule(dataset: str, arch: str, net_norm: str, dsa: str) -> Rule:
     applies = (dsa != "none", arch == "ConvNet" and net_norm == "batchnorm",
                dataset == "MNIST", True)
     return next(rule for rule, hit in zip(DC_RULES, applies) if hit)
+
+
+# Protocols a saved synthetic set can be re-evaluated with (`raygm evaluate`): changes to the
+# run config's evaluation settings. full: DC's (DC_RULES); study: the trial's own settings
+# (e.g. on other architectures).
+PROTOCOLS = Choices("evaluation protocol", {"full": {"eval_epochs": None, "eval_augment": "auto"},
+                                           "study": {}})
+
+
+def augmentation(eval_augment: str, dataset: str, arch: str, net_norm: str, dsa: str) -> str:
+    """The augmentation evaluation networks of `arch` train with: eval_augment, or with
+    auto DC's rule for the run."""
+    if eval_augment != "auto":
+        return eval_augment
+    return dc_rule(dataset, arch, net_norm, dsa).augment
+
+
+def superseded(evaluation: dict[str, Any]) -> bool:
+    """Whether an evaluation (a row of evaluations.parquet, with its run's config columns)
+    used another augmentation than its protocol chooses today: one made before a correction
+    of DC's rules."""
+    chosen = PROTOCOLS[evaluation["protocol"]].get("eval_augment", evaluation["eval_augment"])
+    return evaluation["augment"] != augmentation(chosen, evaluation["dataset"],
+                                                 evaluation["arch"], evaluation["net_norm"],
+                                                 evaluation["dsa"])
 
 
 def epochs_for(augment: str) -> int:

@@ -11,9 +11,9 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .augment import AUGMENTATIONS
-from .choices import Choices
 from .config import RunConfig
 from .data import RealData
+from .eval_protocol import PROTOCOLS
 from .formation import decode
 from .gpu import to_device
 from .matching import resolve_precision
@@ -148,13 +148,6 @@ def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, data: RealDat
     return EvaluationRecord.from_accs(iteration, arch, accs, time.perf_counter() - start)
 
 
-# Protocols a saved synthetic set can be re-evaluated with (`raygm evaluate`): changes to the
-# run config's evaluation settings. full: DC's (eval_protocol.DC_RULES); study: the trial's
-# own settings (e.g. on other architectures).
-PROTOCOLS = Choices("evaluation protocol", {"full": {"eval_epochs": None, "eval_augment": "auto"},
-                                           "study": {}})
-
-
 def protocol_config(config: RunConfig, protocol: str, models: int | None = None,
                     epochs: int | None = None) -> RunConfig:
     """The config whose evaluation settings are the protocol's: models networks each,
@@ -165,13 +158,6 @@ def protocol_config(config: RunConfig, protocol: str, models: int | None = None,
     if epochs is not None:
         changes["eval_epochs"] = epochs
     return config.replace(**changes)
-
-
-def superseded(evaluation: dict, config: RunConfig) -> bool:
-    """Whether an evaluation (a row of evaluations.parquet) used another augmentation than
-    its protocol chooses today: one made before a correction of DC's rules."""
-    chosen = protocol_config(config, evaluation["protocol"]).eval_augmentation(evaluation["arch"])
-    return evaluation["augment"] != chosen
 
 
 def full_data_baseline(data: RealData, arch: str, config: RunConfig, epochs: int,

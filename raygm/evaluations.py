@@ -1,7 +1,7 @@
 """Re-evaluating a study's saved synthetic sets: `raygm evaluate` and a study's `confirm`.
 
 The trials of a study screen its configurations with a cheap evaluation; the best ones are
-then confirmed, every seed, under a fuller protocol (evaluate.PROTOCOLS), on any
+then confirmed, every seed, under a fuller protocol (eval_protocol.PROTOCOLS), on any
 architectures. Each (trial, protocol, networks, architecture) evaluation runs as a Ray task
 with a trial's resources and is written to STUDY/evaluations/ as it finishes, so an
 interrupted `raygm evaluate` goes on where it stopped; the export gathers them into
@@ -29,7 +29,8 @@ from . import export, gpu
 from .config import RunConfig
 from .data import load_dataset, resolve_data_dir
 from .distill import resolve_device
-from .evaluate import PROTOCOLS, evaluate_network, protocol_config
+from .eval_protocol import PROTOCOLS
+from .evaluate import evaluate_network, protocol_config
 from .files import absolute, filesystem, read_text, trial_files, write_atomic
 from .study import LaunchError, Study
 from .trainable import trial_config

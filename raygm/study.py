@@ -14,7 +14,7 @@ import yaml
 
 from .choices import Choices
 from .config import SCALAR_TYPES, ConfigError, RunConfig
-from .evaluate import PROTOCOLS
+from .eval_protocol import PROTOCOLS
 from .models import MODELS
 from .records import objective_metrics
 

@@ -25,7 +25,7 @@ from ray.tune.search.optuna import OptunaSearch
 from .config import ConfigError, RunConfig
 from .data import load_dataset, resolve_data_dir
 from .distill import check_fits
-from .evaluate import superseded
+from .eval_protocol import superseded
 from .files import absolute, filesystem, read_text, write_atomic
 from .matching import cpu_description
 from .records import EvaluationRecord
@@ -320,7 +320,7 @@ def protocol_accuracies(evaluations: list[dict], config: RunConfig) -> dict[str,
     arch = config.eval_architectures[0]
     found = {}
     for e in sorted(evaluations, key=lambda e: (e["epochs"], e["networks"])):
-        if e["arch"] == arch and not superseded(e, config):
+        if e["arch"] == arch and not superseded({**config.to_dict(), **e}):
             found.update({f"{e['protocol']}_acc_mean": e["acc_mean"],
                           f"{e['protocol']}_acc_std": e["acc_std"]})
     return found

@@ -3,7 +3,7 @@ import pytest
 
 from raygm.augment import AUGMENTATIONS
 from raygm.config import RunConfig
-from raygm.eval_protocol import DC_RULES, dc_rule, describe
+from raygm.eval_protocol import DC_RULES, dc_rule, describe, superseded
 
 # (dataset, ipc, evaluation network, its norm, dsa) -> (augmentation, epochs), as in DC's
 # utils.get_daparam and main.py
@@ -62,3 +62,18 @@ def test_description_names_the_dataset_and_the_rule():
         "DC's protocol for FashionMNIST: no augmentation, 300 epochs"
     assert describe("MNIST", "ConvNet", "instancenorm", "none") == \
         "DC's protocol for MNIST: crop/scale/rotate, 1000 epochs"
+
+
+@pytest.mark.parametrize("protocol, eval_augment, dataset, augment, expected", [
+    ("full", "auto", "FashionMNIST", "dc", True),     # before the correction of issue 24
+    ("full", "auto", "FashionMNIST", "none", False),
+    ("full", "none", "MNIST", "dc", False),            # full applies DC's rule, not the run's
+    ("full", "none", "MNIST", "none", True),
+    ("study", "dc", "FashionMNIST", "dc", False),      # the study's own, chosen by hand
+    ("study", "auto", "FashionMNIST", "dc", True),     # a screen made under the earlier rule
+])
+def test_an_evaluation_made_under_another_rule_is_superseded(protocol, eval_augment, dataset,
+                                                             augment, expected):
+    row = {"protocol": protocol, "eval_augment": eval_augment, "dataset": dataset,
+           "arch": "ConvNet", "net_norm": "instancenorm", "dsa": "none", "augment": augment}
+    assert superseded(row) is expected
