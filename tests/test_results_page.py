@@ -481,3 +481,25 @@ def test_a_fully_confirmed_study_carries_over_against_a_partly_confirmed_one(tmp
     rows = [line.split("|")[1:3] for line in carry.split("\n\n")[1].splitlines()[2:]]
     assert sorted((init.strip(), how.strip()) for init, how in rows) == sorted(
         (init, "own architecture") for init in CONFIRMED if init != "noise")
+
+
+def test_the_budget_says_when_a_study_chose_its_screens_augmentation(tmp_path):
+    """eval_augment set by the study (here DC's crop/scale/rotate on FashionMNIST, whose rule
+    is none): the budget line says so, beside the rule the full protocol follows."""
+    results = tmp_path / "results"
+    results.mkdir()
+    trials = [{"trial_id": f"{init}_{s}",
+               "config": {"init": init, "seed": s, "iterations": 4, "eval_at": [0, 4],
+                          "dataset": "FashionMNIST", "eval_augment": "dc"},
+               "status": "TERMINATED", "iterations": 4, "acc": {4: acc + shift(s)},
+               "losses": lambda i: [1.0] * 10}
+              for init, acc in (("noise", 0.7), ("real", 0.72)) for s in SEEDS]
+    study = {"name": "augment_test", "kind": "grid", "factors": ["init"],
+             "objectives": [{"metric": "acc_mean", "mode": "max"}], "repeats": 5,
+             "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU"}
+    write_no_evaluations(write_results(results / "augment_test", study, trials))
+    text = results_page.page(results, tmp_path / "docs").read_text()
+    budget = next(line for line in text.splitlines() if line.startswith("Budget:"))
+    assert ("at iterations [0, 4], augmentation dc as the study set it (eval_augment), not "
+            "DC's rule; full protocol: DC's protocol for FashionMNIST: no augmentation, 300 "
+            "epochs;") in budget
