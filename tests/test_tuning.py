@@ -337,9 +337,14 @@ def raygm(*args, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
+ITERATIONS = 200
+
+
 def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_ray, tmp_path,
                                                                        data_dir):
-    fixed = {**TINY, "iterations": 30, "eval_at": [30]}  # long enough to be seen RUNNING
+    # long enough to be seen RUNNING: status.json takes a trial's latest iteration at most
+    # once a second, and 30 tiny iterations can end sooner
+    fixed = {**TINY, "iterations": ITERATIONS, "eval_at": [ITERATIONS]}
     path = write_study(tmp_path, fixed=fixed, grid={"init": ["noise", "real", "white", "grey"]},
                        resources={"cpu": 1}, max_concurrent=1)
     study = tmp_path / "out" / "tiny"
@@ -347,7 +352,9 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
                    "--data-dir", data_dir)
     finished, unfinished, running = [], [], []
     deadline = time.time() + 240
-    while not (finished and unfinished) and time.time() < deadline:
+    # until a trial has finished, another is not, and one was seen running (a fast first
+    # trial can finish between two looks: the next one is then seen)
+    while not (finished and unfinished and running) and time.time() < deadline:
         time.sleep(0.2)
         if list(study.glob("experiment_state-*.json")):
             table = tuning.trial_table(str(study))
@@ -369,7 +376,7 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
     assert resume.returncode == 0, output
     table = tuning.trial_table(str(study))
     assert [r["status"] for r in table] == ["TERMINATED"] * 4
-    assert all(r["iteration"] == 30 for r in table)
+    assert all(r["iteration"] == ITERATIONS for r in table)
     for trial, before in done.items():  # finished trials were not run again
         after = next(d for d in study.iterdir() if trial in d.name) / "result.json"
         assert after.read_bytes() == before
