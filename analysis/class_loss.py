@@ -19,7 +19,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
 from analysis import common
-from raygm import records
+from raygm.core import records
 
 PREFIX = records.CLASS_LOSS_PREFIX
 

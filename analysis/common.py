@@ -1,6 +1,7 @@
 """Shared pieces of the analysis scripts: loading a RESULTS directory (written by
-`raygm export`), the command line, factor levels and their colours, 95% confidence
-intervals, Markdown tables, and how a script's figures and tables are written.
+`raygm export`), the command line, factor levels and their colours, the order models are
+shown in, 95% confidence intervals, Markdown tables, and how a script's figures and tables
+are written.
 
 Only trials with status TERMINATED are analysed: an unfinished trial's "final" accuracy
 comes from an earlier iteration than the others', so mixing them would bias every level;
@@ -23,10 +24,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from raygm import records  # noqa: E402
-from raygm.eval_protocol import superseded  # noqa: E402
+from raygm.core import records  # noqa: E402
+from raygm.core.eval_protocol import superseded  # noqa: E402
 
 FINISHED = "TERMINATED"
+DIVERGED = "DIVERGED"  # stopped by its own settings: counted apart, never averaged
 MISSING = "n/a"
 
 
@@ -62,6 +64,10 @@ class Results:
             done &= self.trials["duplicate_of"].isna()
         return self.trials[done]
 
+    @property
+    def diverged(self) -> pd.DataFrame:
+        return self.trials[self.trials["status"] == DIVERGED]
+
     def finished_iterations(self) -> pd.DataFrame:
         return self.iterations[self.iterations["trial_id"].isin(self.finished["trial_id"])]
 
@@ -86,7 +92,7 @@ def load(root: Path) -> Results:
 def read_evaluations(folder: Path) -> pd.DataFrame:
     """evaluations.parquet with a column `superseded`: the evaluation used another
     augmentation than its protocol chooses today (it was made under an earlier version of
-    DC's rules, raygm/eval_protocol.py)."""
+    DC's rules, raygm/core/eval_protocol.py)."""
     frame = pd.read_parquet(Path(folder) / "evaluations.parquet")
     # the settings DC's rules read, from each evaluation's trial
     rules = pd.read_parquet(Path(folder) / "trials.parquet",
@@ -193,6 +199,18 @@ def hessian_term(frame: pd.DataFrame) -> pd.Series:
     return pd.Series([f"{mode} ({kind})" if mode == "curvature" else mode
                       for mode, kind in zip(frame["hessian"], frame["hessian_curvature"])],
                      index=frame.index, dtype=object)
+
+
+# the order networks are shown in, as raygm.core.models lists them (written out: reading
+# results needs no torch); networks not listed come after them, sorted
+MODEL_ORDER = ("MLP", "ConvNet", "LeNet", "AlexNet", "AlexNetBN", "VGG11", "VGG11BN", "ResNet18",
+               "ResNet18BN")
+
+
+def model_order(models) -> list[str]:
+    """The models, in MODEL_ORDER."""
+    models = set(models)
+    return [m for m in MODEL_ORDER if m in models] + sorted(models - set(MODEL_ORDER))
 
 
 def level_colours(results: Results, factor: str) -> dict:

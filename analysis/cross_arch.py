@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from analysis import common
-from raygm.models import MODELS
 
 
 def cross_table(folders: list[Path], protocol: str) -> pd.DataFrame:
@@ -41,7 +40,7 @@ def cross_table(folders: list[Path], protocol: str) -> pd.DataFrame:
 
 
 def plot(table: pd.DataFrame, title: str, path: Path) -> Path:
-    order = [m for m in MODELS if m in set(table["matched on"]) | set(table["evaluated on"])]
+    order = common.model_order(set(table["matched on"]) | set(table["evaluated on"]))
     rows = [m for m in order if m in set(table["matched on"])]
     columns = [m for m in order if m in set(table["evaluated on"])]
     means = np.full((len(rows), len(columns)), np.nan)

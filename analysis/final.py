@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis import common
-from raygm import records
+from raygm.core import records
 
 TEST_COLUMNS = ["test", "levels", "pairs", "left out", "mean difference (pp)",
                 "95% CI low (pp)", "95% CI high (pp)", "statistic", "p", "p (Holm)",

@@ -1,201 +1,82 @@
 """docs/results.md from the committed study results: the seed study's questions answered.
 
 Every folder under --results written by `raygm export STUDY --to results/<study>` is one
-study; its first factor says which question it answers (QUESTIONS). For each study the page
-states the budget, then a table: per level the seed study's number, DC's published one where
-there is one, raygm's mean with its 95% CI over seeds (n), the difference to the question's
-reference level (paired by seed when the trials pair: final.compare) and a verdict on the
-seed's claim. Accuracies are the confirmation's (DC's full protocol) where every set was
-confirmed; where only some were (the screen's best), the screen answers and the confirmation stands
-beside it; the page says which. The figures come from the other
-analysis scripts (final, curves, class_loss, montage), written next to the page. After the
-questions: DC's Table 1 (coreset selections, DC, DSA), the cross-architecture tables of
-studies re-evaluated on more networks (analysis.cross_arch) and whether each answer carries
-over from MNIST to another dataset.
+study; its first factor says which question it answers (analysis.questions). For each study
+the page states the budget, then a table: per level the seed study's number, DC's published
+one where there is one, raygm's mean with its 95% CI over seeds (n), the difference to the
+question's reference level (paired by seed when the trials pair: final.compare) and a verdict
+on the seed's claim (the numbers: analysis.page_stats; the words: here). Accuracies are the
+confirmation's (DC's full protocol) where every set was confirmed; where only some were (the
+screen's best), the screen answers and the confirmation stands beside it; the page says
+which. The figures come from the other analysis scripts (final, curves, class_loss,
+montage), written next to the page. After the questions: DC's Table 1 (coreset selections,
+DC, DSA), the cross-architecture tables of studies re-evaluated on more networks
+(analysis.cross_arch) and whether each answer carries over from MNIST to another dataset.
 
     python -m analysis.results_page [--results results] [--out docs]
 """
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from analysis import common, final, search
-from analysis.class_loss import class_loss
-from analysis.cost import cost
+from analysis import common, final, page_stats, search
+from analysis.class_loss import class_columns
 from analysis.cross_arch import cross_table, plot as plot_cross_arch
-from analysis.curves import curves
-from analysis.montage import montage
-from raygm import eval_protocol
-from raygm.config import RunConfig
-from raygm.data import DATASETS
-from raygm.models import MODELS
+from analysis.page_stats import LevelRow
+from analysis.questions import (MIN_SEEDS, PAGE_ORDER, QUESTIONS, SELECTIONS, TABLE_ONE,
+                                Claimant, Question, table_one_method)
+from raygm.core import eval_protocol
 
 
-def hessian_levels(trials: pd.DataFrame) -> pd.Series:
-    """A Hessian study's levels: each trial's term (common.hessian_term); `none` run for as
-    many iterations as the terms is `none`, `none` run longer (given the terms' seconds) is
-    `none, <K> iterations`."""
-    term = common.hessian_term(trials)
-    with_term = trials.loc[term != "none", "iterations"]
-    base = with_term.min() if len(with_term) else trials["iterations"].min()
-    return pd.Series([f"none, {iterations} iterations" if t == "none" and iterations != base
-                      else t for t, iterations in zip(term, trials["iterations"])],
-                     index=trials.index, dtype=object)
-
-
-@dataclass(frozen=True)
-class Question:
-    title: str
-    factor: str  # the config column the question varies
-    reference: str  # the factor's value the others are compared with
-    # the seed study's numbers (%, single runs, MNIST, ipc 1): level -> %, or per value of
-    # `per` a level -> % mapping
-    seed: dict
-    # DC's published numbers (ConvNet, ipc 1) per dataset, where there are some
-    published: dict[str, dict[str, float]] = field(default_factory=dict)
-    note: str = ""
-    per: str | None = None  # answered apart for each value of this column
-    # the levels compared, from the trials; None: the factor's values. Every level whose
-    # trials all have the reference value is a reference (e.g. none at equal iterations and
-    # none at equal seconds)
-    levels: tuple[str, Callable[[pd.DataFrame], pd.Series]] | None = None
-    columns: tuple[str, ...] = ()  # config or time columns shown per level
-    claims_from: str = "seed"  # whose differences the verdicts judge: seed or published
-    figures: tuple = (curves, class_loss, montage, partial(montage, initial=True))
-
-    @property
-    def column(self) -> str:
-        """The column that holds the levels compared."""
-        return self.levels[0] if self.levels else self.factor
-
-    def numbers(self, dataset: str, part=None) -> tuple[dict, dict]:
-        """The seed's numbers (it ran MNIST only) and the published ones for this dataset."""
-        seed = self.seed.get(part, {}) if self.per else self.seed
-        return (seed if dataset == "MNIST" else {}), self.published.get(dataset, {})
-
-    @property
-    def claimant(self) -> Claimant:
-        return CLAIMANTS[self.claims_from]
-
-
-@dataclass(frozen=True)
-class Claimant:
-    """Whose numbers a question's verdicts judge, in the page's words."""
-    who: str
-    kind: str  # what the numbers are
-    verdict: str  # the verdict column
-    numbers: str  # the numbers, as a sentence starts
-
-
-CLAIMANTS = {"seed": Claimant("the seed", "single runs", "verdict on the seed's claim",
-                              "The seed's own numbers"),
-             "published": Claimant("the papers", "published means, 1000 iterations",
-                                   "verdict on the published claim", "The published numbers")}
-
-
-# the seed's one term (ConvNet 83.7 -> 85.6, MLP 57.1 -> 63.6) stands for its claim that a
-# higher-order term helps: it is set against each of raygm's terms
-SEED_TERMS = {"ConvNet": (83.7, 85.6), "MLP": (57.1, 63.6)}
-
-# the most specific question first: a Hessian study also varies the model
-QUESTIONS = {q.factor: q for q in (
-    Question("Does a higher-order (Hessian) term help?", "hessian", "none",
-             seed={model: {"none": without, "curvature (exact)": with_term,
-                           "curvature (gauss_newton)": with_term, "hvp": with_term}
-                   for model, (without, with_term) in SEED_TERMS.items()},
-             note="The seed's term (vᵀHv with the exact Hessian, v and Hv detached) was a "
-                  "constant, so its gain was run-to-run noise; its with-term number is set "
-                  "against each of raygm's differentiable terms. Each term is compared with "
-                  "`none` at equal iterations and with `none` run longer, for the seconds "
-                  "the terms take (the distillation-seconds column and the cost figure show "
-                  "how equal they came out).",
-             per="model", levels=("term", hessian_levels),
-             columns=("iterations", "hessian_weight", "distill_seconds"),
-             figures=(curves, cost, class_loss, montage)),
-    Question("Does DSA's siamese augmentation beat DC's plain matching?", "dsa", "none",
-             seed={}, claims_from="published",
-             published={"MNIST": {"none": 91.7, "color_crop_cutout_scale_rotate": 88.7},
-                        "FashionMNIST": {"none": 70.5,
-                                         "color_crop_cutout_flip_scale_rotate": 70.6}},
-             note="The seed study did not ask this (issue 15 did): the verdict judges the "
-                  "direction of the published difference (DSA's paper against DC's, ConvNet, "
-                  "ipc 1). Each set is evaluated as its paper does: DC's sets with DC's "
-                  "augmentation, DSA's with DSA's."),
-    Question("How to initialise the synthetic set?", "init", "noise",
-             seed={"noise": 82.6, "real": 80.8, "seed_zeros": 9.5, "seed_ones": 80.3,
-                   "seed_half": 76.1},
-             note="The seed's black, white and grey were constants set after normalisation "
-                  "(raygm's seed_zeros, seed_ones, seed_half); black, white and grey here are "
-                  "pixel values."),
-    Question("Which network to match gradients with?", "model", "ConvNet",
-             seed={"ConvNet": 83.7, "MLP": 57.1, "LeNet": 46.2},
-             published={"MNIST": {"ConvNet": 91.7}, "FashionMNIST": {"ConvNet": 70.5}},
-             note="The seed evaluated each set on the network it was matched with; raygm also "
-                  "evaluates every set on ConvNet, which separates the matching network from "
-                  "the network that learns from the 10 images."),
-)}
-
-
-PAGE_ORDER = ("model", "init", "hessian", "dsa")  # the seed study's order, then DC's family
-VERDICTS = ("holds", "does not hold", "cannot tell at this budget")
-
-
-def verdict(seed_difference: float, low: float, high: float) -> str:
-    """The seed's claim is the sign of its difference to the reference: it holds when the 95%
-    CI of raygm's difference excludes 0 on that side, does not hold when it excludes 0 on the
-    other, and cannot be told otherwise."""
-    if math.isnan(seed_difference) or math.isnan(low) or math.isnan(high):
-        return "no claim" if math.isnan(seed_difference) else VERDICTS[2]
-    if low > 0 or high < 0:
-        return VERDICTS[0] if (low > 0) == (seed_difference > 0) else VERDICTS[1]
-    return VERDICTS[2]
-
-
-def with_confirmations(results: common.Results, evaluations: pd.DataFrame) -> list[tuple]:
-    """Adds a column <protocol>_acc_mean_<arch> per re-evaluation to results.trials (the
-    longest, then largest one of each trial) and returns the (label, metric) pairs to report:
-    the confirmation on each trial's own architecture, and on other ones; the screen first
-    when the confirmation left some sets out, or alone when there is none."""
-    measured = []
+def with_confirmations(results: common.Results,
+                       evaluations: pd.DataFrame) -> tuple[common.Results, list[tuple]]:
+    """The results with a column <protocol>_acc_mean_<arch> per re-evaluation (the longest,
+    then largest one of each trial) and full_acc_mean_own, and the (label, metric, how) to
+    report: the confirmation on each trial's own architecture, and on other ones; the screen
+    first when the confirmation left some sets out, or alone when there is none."""
     latest = common.latest_evaluations(evaluations)
+    columns, measured = {}, []
     for (protocol, arch), rows in evaluations.groupby(["protocol", "arch"], sort=True):
         best = latest[(latest["protocol"] == protocol) & (latest["arch"] == arch)]
         column = f"{protocol}_acc_mean_{arch}"
-        results.trials[column] = results.trials["trial_id"].map(
-            best.set_index("trial_id")["acc_mean"])
-        how = f"{protocol} protocol: {describe(rows)}"
-        measured.append((arch, column, how))
+        columns[column] = results.trials["trial_id"].map(best.set_index("trial_id")["acc_mean"])
+        measured.append((arch, column, f"{protocol} protocol: {describe(rows)}"))
     if not measured:
-        return [("screen", "acc_mean", "the study's own evaluation (screen)")]
-    trials = results.trials
+        return results, [("screen", "acc_mean", "the study's own evaluation (screen)")]
+    trials = results.trials.assign(**columns)
     trials["full_acc_mean_own"] = [row.get(f"full_acc_mean_{row['model']}", math.nan)
                                    for _, row in trials.iterrows()]
+    results = replace(results, trials=trials)
+    return results, confirmed_metrics(results, evaluations, measured)
+
+
+def confirmed_metrics(results: common.Results, evaluations: pd.DataFrame,
+                      measured: list[tuple]) -> list[tuple]:
+    """with_confirmations' accuracies to report, given each re-evaluation's (arch, column,
+    how)."""
     own = evaluations[(evaluations["protocol"] == "full")
                       & (evaluations["arch"] == evaluations["model"])]
-    if results.finished["full_acc_mean_own"].isna().any():
+    finished = results.finished
+    if finished["full_acc_mean_own"].isna().any():
         # only some sets were confirmed (the screen's best, or one model's): the screen,
         # which every set has, answers the question, and the confirmation stands beside it
-        confirmed = results.finished.dropna(subset=["full_acc_mean_own"])
+        confirmed = finished.dropna(subset=["full_acc_mean_own"])
         factor = next((f for f in results.factors if confirmed[f].astype(str).nunique()
-                       < results.finished[f].astype(str).nunique()), results.factors[0])
+                       < finished[f].astype(str).nunique()), results.factors[0])
         *others, last = map(str, common.levels(confirmed, factor))
         which = f"{', '.join(others)} or {last}" if others else last
         return [("screen", "acc_mean", "the study's own evaluation of every set"),
                 ("confirmed", "full_acc_mean_own",
                  f"the sets with {factor} {which} under the full protocol, {describe(own)}")]
     metrics = [("own architecture", "full_acc_mean_own", f"full protocol: {describe(own)}")]
-    if results.finished["model"].nunique() > 1:  # sets matched with different networks:
+    if finished["model"].nunique() > 1:  # sets matched with different networks:
         # also each architecture every set was evaluated on
-        finished = results.finished
         metrics += [(f"on {arch}", column, how) for arch, column, how in measured
                     if finished[column].notna().all()]
     return metrics
@@ -231,7 +112,9 @@ def budget(results: common.Results, evaluations: pd.DataFrame) -> str:
             f"{' or '.join(points)}{screen_augmentation(t)}; full protocol: "
             f"{protocol_rules(t, evaluations)}; {seconds / 3600 * cpus:.1f} core-hours on "
             f"{results.study.get('machine') or 'an unrecorded machine'} "
-            f"({cpus:g} CPU per trial)")
+            f"({cpus:g} CPU per trial)"
+            + (f"; {len(results.diverged)} more trial(s) diverged, counted apart"
+               if len(results.diverged) else ""))
 
 
 def protocol_rules(trials: pd.DataFrame, evaluations: pd.DataFrame) -> str:
@@ -265,90 +148,105 @@ def shown(rows: pd.DataFrame, column: str) -> str:
 COLUMN_NAMES = {"hessian_weight": "λ", "distill_seconds": "distillation s"}
 
 
-def level_rows(results: common.Results, question: Question, metrics: list[tuple],
-               part=None) -> tuple:
-    """The question's table, the plain-words lines under it and, per level, the difference
-    to the first reference on the first metric: (mean, CI low, CI high) in pp."""
-    column = question.column
-    finished = results.finished
-    references = [level for level, rows in common.by_level(finished, column)
-                  if (rows[question.factor] == question.reference).all()]
-    seed, published = question.numbers(finished["dataset"].iloc[0], part)
-    claims, claimant = (seed if question.claims_from == "seed" else published), question.claimant
-    first = references[0]
-    rows, words, differences = [], [], {}
-    keyed = {metric: (final.final_values(results, column, metric),
-                      final.pairing_keys(results, column, metric)) for _, metric, _ in metrics}
-    for level, of_level in common.by_level(finished, column):
-        said = {ref: "n/a" for ref in references}
-        row = {question.factor: level} | (
-            {"seed study %": seed.get(level, math.nan)} if question.seed else {}) | {
+def level_table(question: Question, rows: list[LevelRow], metrics: list[tuple]) -> pd.DataFrame:
+    """The question's table: per level the seed's and the papers' numbers, the question's
+    columns, raygm's accuracies with their differences to each reference, and the verdicts."""
+    references = [row.level for row in rows if row.reference]
+    first, judged = references[0], metrics[0][1]
+    verdict_column = question.claimant.verdict
+    table = []
+    for row in rows:
+        cells = {question.factor: row.level} | (
+            {"seed study %": row.seed} if question.seed else {}) | {
             "published %" if question.claims_from == "published" else "DC (published) %":
-                published.get(level, math.nan)}
-        row |= {COLUMN_NAMES.get(c, c): shown(of_level, c) for c in question.columns}
-        claimed = claims.get(level, math.nan) - claims.get(first, math.nan)
+                row.published}
+        cells |= {COLUMN_NAMES.get(c, c): shown(row.trials, c) for c in question.columns}
         for label, metric, _ in metrics:
-            values, keys = keyed[metric]
-            ci = common.ci95(values.get(level, []))
-            row[f"raygm, {label} %"] = (f"{ci.mean:.1f} ± {ci.half:.1f} (n={ci.n})"
-                                       if ci.n else "n/a")
+            cells[f"raygm, {label} %"] = cell(row.accuracies[metric])
             for ref in references:
-                heading = f"difference to {ref}, {label} (pp)"
-                if level == ref or ref not in values or level not in values:
-                    row[heading] = "reference" if level == ref else "n/a"
-                    continue
-                test = final.compare(values[ref], values[level],
-                                     *final.matched(values, keys, ref, level))
-                mean, low, high = (test["mean difference (pp)"], test["95% CI low (pp)"],
-                                   test["95% CI high (pp)"])
-                row[heading] = (f"{mean:+.1f} [{low:+.1f}, {high:+.1f}], {test['test']}, "
-                                f"p={test['p']:.2g}" + (
-                                    f", Wilcoxon p={test['Wilcoxon p']:.2g}"
-                                    if not pd.isna(test.get("Wilcoxon p", math.nan)) else ""))
-                if level in references and references.index(level) < references.index(ref):
-                    continue  # said once, from the later reference's side
-                if ref == first:  # by accuracy column: labels differ with the coverage
-                    differences.setdefault(metric, {})[level] = (mean, low, high)
-                if metric != metrics[0][1] or level in references:  # no claim to judge
-                    words.append(f"- {level} vs {ref} ({label}): {mean:+.1f} pp, 95% CI "
-                                 f"[{low:+.1f}, {high:+.1f}].")
-                    continue
-                said[ref] = verdict(claimed, low, high)
-                claim = (f"{claimant.who} measured {claimed:+.1f} pp ({claimant.kind})"
-                         if not math.isnan(claimed) else f"{claimant.who} reported no number")
-                words.append(f"- **{level} vs {ref}** ({label}): {claim}; raygm measures "
-                             f"{mean:+.1f} pp, 95% CI [{low:+.1f}, {high:+.1f}]: "
-                             f"*{said[ref]}*.")
-        row[claimant.verdict] = "reference" if level == first else said[first]
-        row |= {f"verdict vs {ref}": "reference" if level == ref else said[ref]
-                for ref in references[1:]}
-        if level in references[1:]:
-            row[claimant.verdict] = "n/a"
-        rows.append(row)
-    # the seed's other orderings: every pair of other levels it has different numbers for
+                comparison = row.differences.get((metric, ref))
+                cells[f"difference to {ref}, {label} (pp)"] = (
+                    "reference" if row.level == ref else
+                    "n/a" if comparison is None else difference_cell(comparison))
+        said = {ref: row.verdict(judged, ref) for ref in references}
+        cells[verdict_column] = "reference" if row.level == first else said[first]
+        cells |= {f"verdict vs {ref}": "reference" if row.level == ref else said[ref]
+                  for ref in references[1:]}
+        if row.level in references[1:]:
+            cells[verdict_column] = "n/a"
+        table.append(cells)
+    return pd.DataFrame(table)
+
+
+def difference_cell(comparison: page_stats.Comparison) -> str:
+    """A difference with its 95% CI, its test and p-values."""
+    (mean, low, high), test = comparison.interval, comparison.test
+    return (f"{mean:+.1f} [{low:+.1f}, {high:+.1f}], {test['test']}, p={test['p']:.2g}"
+            + (f", Wilcoxon p={test['Wilcoxon p']:.2g}"
+               if not pd.isna(test.get("Wilcoxon p", math.nan)) else ""))
+
+
+def level_words(question: Question, rows: list[LevelRow], metrics: list[tuple]) -> list[str]:
+    """The plain-words lines under the question's table: where the claimant's numbers lie
+    against raygm's CIs, each difference to a reference (with the verdict where a claim is
+    judged), then the claimant's other orderings."""
+    claimant = question.claimant
+    references = [row.level for row in rows if row.reference]
+    words = []
+    for row in rows:
+        for label, metric, _ in metrics:
+            for ref in references:
+                comparison = row.differences.get((metric, ref))
+                if comparison is None or (row.reference and references.index(row.level)
+                                          < references.index(ref)):
+                    continue  # none, or said once, from the later reference's side
+                words.append(difference_words(claimant, row, ref, label, comparison))
     label, metric, _ = metrics[0]
-    values, keys = keyed[metric]
+    return (positions(claimant, rows, label, metric) + words
+            + ordering_words(claimant, rows, label))
+
+
+def difference_words(claimant: Claimant, row: LevelRow, ref, label: str,
+                     comparison: page_stats.Comparison) -> str:
+    mean, low, high = comparison.interval
+    if comparison.verdict is None:  # no claim to judge
+        return (f"- {row.level} vs {ref} ({label}): {mean:+.1f} pp, 95% CI "
+                f"[{low:+.1f}, {high:+.1f}].")
+    claim = (f"{claimant.who} measured {row.claimed:+.1f} pp ({claimant.kind})"
+             if not math.isnan(row.claimed) else f"{claimant.who} reported no number")
+    return (f"- **{row.level} vs {ref}** ({label}): {claim}; raygm measures "
+            f"{mean:+.1f} pp, 95% CI [{low:+.1f}, {high:+.1f}]: *{comparison.verdict}*.")
+
+
+def positions(claimant: Claimant, rows: list[LevelRow], label: str, metric: str) -> list[str]:
+    """Where the claimant's numbers lie against raygm's 95% CIs: one line, none without
+    numbers."""
     where = {}
-    for level in (level for level in values if level in claims):
-        ci = common.ci95(values[level])
-        side = ("below" if claims[level] < ci.mean - ci.half else
-                "above" if claims[level] > ci.mean + ci.half else "inside")
-        where.setdefault(side, []).append(f"{level} ({claims[level]:.1f} vs {ci.mean:.1f})")
-    if where:
-        words.insert(0, f"- {claimant.numbers} lie " + "; ".join(
-            f"{side} raygm's 95% CI for {', '.join(levels)}" for side, levels in where.items())
-            + f" ({label}).")
-    others = [level for level in values if level != first and level in claims]
-    for a, b in itertools.combinations(others, 2):
-        if claims[a] == claims[b]:
-            continue
-        test = final.compare(values[a], values[b], *final.matched(values, keys, a, b))
-        low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
-        words.append(f"- **{b} vs {a}** ({label}): {claimant.who} measured "
-                     f"{claims[b] - claims[a]:+.1f} pp; raygm measures "
-                     f"{test['mean difference (pp)']:+.1f} pp, 95% CI [{low:+.1f}, {high:+.1f}] "
-                     f"({test['test']}): *{verdict(claims[b] - claims[a], low, high)}*.")
-    return pd.DataFrame(rows), words, differences
+    for row in rows:
+        ci = row.accuracies[metric]
+        if ci.n and not math.isnan(row.claim):
+            where.setdefault(page_stats.position(row.claim, ci), []).append(
+                f"{row.level} ({row.claim:.1f} vs {ci.mean:.1f})")
+    if not where:
+        return []
+    return [f"- {claimant.numbers} lie " + "; ".join(
+        f"{side} raygm's 95% CI for {', '.join(levels)}" for side, levels in where.items())
+        + f" ({label})."]
+
+
+def ordering_words(claimant: Claimant, rows: list[LevelRow], label: str) -> list[str]:
+    """The claimant's other orderings: every pair of other levels it has different numbers
+    for."""
+    claims = {row.level: row.claim for row in rows}
+    words = []
+    for row in rows:
+        for level, comparison in row.orderings.items():
+            mean, low, high = comparison.interval
+            words.append(f"- **{level} vs {row.level}** ({label}): {claimant.who} measured "
+                         f"{claims[level] - row.claim:+.1f} pp; raygm measures "
+                         f"{mean:+.1f} pp, 95% CI [{low:+.1f}, {high:+.1f}] "
+                         f"({comparison.test['test']}): *{comparison.verdict}*.")
+    return words
 
 
 @dataclass
@@ -399,7 +297,8 @@ def collapsed(results: common.Results, evaluations: pd.DataFrame, column: str) -
     screen's networks learned from them: they stay in too, and the page names them."""
     if evaluations.empty or "accs" not in evaluations:
         return ""
-    chance = 1 / DATASETS[results.finished["dataset"].iloc[0]].num_classes
+    # iterations.parquet has a per-class matching loss for each class of the dataset
+    chance = 1 / len(class_columns(results.iterations))
     failed = evaluations[evaluations["accs"].apply(lambda accs: max(accs) <= chance + 0.01)]
     named = []
     screened = results.finished[["trial_id", "seed", "acc_mean", column]].rename(
@@ -445,8 +344,8 @@ def part_section(results: common.Results, question: Question, evaluations: pd.Da
                  out: Path, part) -> Answer:
     results = restricted(results, question, part)
     evaluations = evaluations[evaluations["trial_id"].isin(results.finished["trial_id"])]
-    metrics = with_confirmations(results, evaluations)
-    table, words, differences = level_rows(results, question, metrics, part)
+    results, metrics = with_confirmations(results, evaluations)
+    rows = page_stats.level_rows(results, question, metrics, part)
     where = f"results/{results.name}/" + (f"{part}/" if part is not None else "")
     figures = out / where
     figures.mkdir(parents=True, exist_ok=True)
@@ -469,7 +368,8 @@ def part_section(results: common.Results, question: Question, evaluations: pd.Da
              f"Budget: {budget(results, evaluations)}."
              + (f" Launched as `{command}`." if launched.get("study_file") else ""),
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
-             limits, question.note, common.markdown_table(table), "\n".join(words),
+             limits, question.note, common.markdown_table(level_table(question, rows, metrics)),
+             "\n".join(level_words(question, rows, metrics)),
              divergences(results, column), collapsed(results, evaluations, column),
              "Figures: the final-accuracy plots show the accuracies of the table; the curves "
              "and the per-class matching losses come from the trials' own (screen) "
@@ -479,7 +379,7 @@ def part_section(results: common.Results, question: Question, evaluations: pd.Da
             section = replace(section, tables=[])
         parts.append(common.section_markdown(section, level=3, images_in=where))
     return Answer(question, dataset, results.name, "\n\n".join(p for p in parts if p) + "\n",
-                  differences)
+                  page_stats.first_differences(rows, metrics))
 
 
 def sweep_section(results: common.Results, question: Question, evaluations: pd.DataFrame,
@@ -509,33 +409,6 @@ def sweep_section(results: common.Results, question: Question, evaluations: pd.D
     return Answer(question, dataset, results.name, text + "\n", {}, sweep=True)
 
 
-# DC's Table 1 (Zhao et al. 2021; DSA's from Zhao & Bilen 2021): ConvNet, 1 image per class,
-# test accuracy %, the mean of many networks after 1000 iterations
-TABLE_ONE = {"random": {"MNIST": 64.9, "FashionMNIST": 51.4, "CIFAR10": 14.4},
-             "herding": {"MNIST": 89.2, "FashionMNIST": 67.0, "CIFAR10": 21.5},
-             "k-center": {},
-             "DC": {"MNIST": 91.7, "FashionMNIST": 70.5, "CIFAR10": 28.3},
-             "DSA": {"MNIST": 88.7, "FashionMNIST": 70.6, "CIFAR10": 28.8}}
-SELECTIONS = {"real": "random", "herding": "herding", "kcenter": "k-center"}
-MIN_SEEDS = 5  # a Table 1 cell, like every claim on the page, rests on 5 seeds or more
-
-
-def table_one_method(trials: pd.DataFrame) -> pd.Series:
-    """Each trial's row of DC's Table 1, where it has one: a selection of real images
-    evaluated without distillation, or DC / DSA as their papers run them (DC's ConvNet,
-    noise initialisation, no higher-order term)."""
-    default = RunConfig()
-    distilled = ((trials["iterations"] > 0) & (trials["init"] == "noise")
-                 & (trials["hessian"] == "none") & (trials["model"] == "ConvNet"))
-    for name in ("net_width", "net_depth", "net_act", "net_norm", "net_pooling"):
-        distilled &= trials[name] == getattr(default, name)
-    dsa = trials["dsa"] if "dsa" in trials else pd.Series("none", index=trials.index)
-    selected = (trials["iterations"] == 0) & trials["init"].isin(list(SELECTIONS))
-    return pd.Series(np.select([selected, distilled & (dsa == "none"), distilled & (dsa != "none")],
-                               [trials["init"].map(SELECTIONS), "DC", "DSA"], default=""),
-                     index=trials.index)
-
-
 def table_one(folders: list[Path]) -> str:
     """DC's Table 1 from whatever the studies under results/ hold at 1 image per class: one
     row per method and study (their budgets differ), raygm's mean ± 95% CI beside the
@@ -545,7 +418,8 @@ def table_one(folders: list[Path]) -> str:
         results = common.load(folder)
         if results.finished.empty:
             continue
-        _, metric, _ = with_confirmations(results, finished_evaluations(folder, results))[0]
+        results, metrics = with_confirmations(results, finished_evaluations(folder, results))
+        _, metric, _ = metrics[0]
         trials = results.finished[results.finished["ipc"] == 1]
         for (method, dataset, iterations, _), cell in trials.groupby(
                 [table_one_method(trials), "dataset", "iterations", "batch_real"]):
@@ -584,8 +458,8 @@ def cross_architecture(folders: list[Path], out: Path) -> str:
         grid = cells.pivot(index="matched on", columns="evaluated on", values="cell")
         if grid.shape[1] <= 2 or grid.isna().any(axis=None):
             continue
-        order = [m for m in MODELS if m in grid.columns]
-        grid = grid.reindex(index=[m for m in MODELS if m in grid.index], columns=order)
+        order = common.model_order(grid.columns)
+        grid = grid.reindex(index=common.model_order(grid.index), columns=order)
         name = common.load(folder).name
         (out / "results" / name).mkdir(parents=True, exist_ok=True)
         image = plot_cross_arch(table, f"{name}: matched on x evaluated on ({protocol} protocol)",
@@ -624,16 +498,13 @@ def carry_over(answers: list[Answer]) -> str:
                 mnist, there = base.differences[metric], other.differences[metric]
                 for level in sorted(set(mnist) & set(there), key=str):
                     (m, lo, hi), (m2, lo2, hi2) = mnist[level], there[level]
-                    sides = {math.copysign(1, lo) if lo * hi > 0 else 0,
-                             math.copysign(1, lo2) if lo2 * hi2 > 0 else 0}
-                    said = ("cannot tell at this budget" if 0 in sides
-                            else "yes" if len(sides) == 1 else "no")
                     rows.append({question.factor: level, "accuracy": accuracy_label(metric),
                                  f"MNIST, vs {question.reference} (pp)":
                                      f"{m:+.1f} [{lo:+.1f}, {hi:+.1f}]",
                                  f"{other.dataset}, vs {question.reference} (pp)":
                                      f"{m2:+.1f} [{lo2:+.1f}, {hi2:+.1f}]",
-                                 "carries over?": said})
+                                 "carries over?": page_stats.carries_over(mnist[level],
+                                                                          there[level])})
             if not rows:  # nothing measured the same way on both
                 continue
             parts.append(f"## Does it carry over? {question.title} MNIST (`{base.study}`) and "
@@ -672,7 +543,7 @@ def protocol_correction(folders: list[Path]) -> str:
             "Until issue 24 raygm's full protocol applied DC's crop/scale/rotate augmentation "
             "(1000 epochs) to FashionMNIST as to MNIST; DC's code (utils.get_daparam, main.py) "
             "augments MNIST only and trains FashionMNIST's evaluation networks 300 epochs "
-            "without augmentation (raygm/eval_protocol.py has every rule). The sets below were "
+            "without augmentation (raygm/core/eval_protocol.py has every rule). The sets below were "
             "re-evaluated from their saved synthetic sets (`raygm evaluate RESULTS --trials "
             "all --protocol full`); the tables above read the new evaluations only, and the "
             "numbers they replaced are these (mean over seeds ± 95% CI). The trials' own "

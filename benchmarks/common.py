@@ -5,7 +5,8 @@ import time
 
 import torch
 
-from raygm.matching import cpu_description, resolve_precision
+from raygm.core.machine import cpu_description
+from raygm.core.matching import resolve_precision
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10, device: str = "cpu") -> float:

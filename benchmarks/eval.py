@@ -3,14 +3,14 @@
 DC's protocol at ipc 1 on MNIST: ConvNet trained 1000 epochs on the 10 synthetic images with
 crop/scale/rotate augmentation, then tested on the 10k test images. The reference applies
 DC's augmentation image by image (numpy + scipy.ndimage.rotate, as DC's utils.augment) on an
-eager network; the new path augments whole batches (raygm.augment) on a compiled network.
+eager network; the new path augments whole batches (raygm.core.augment) on a compiled network.
 
     python benchmarks/eval.py [--data-dir DIR] [--synthetic runs/demo/synthetic.pt] [--models 3]
         [--device cuda] [--modes eager compiled compiled+stacked_eval ...]
 
 On a GPU (--device cuda) DC's per-image reference (numpy and scipy on the CPU) is left out
 and the first mode is the reference: modes name an execution and the levers of
-raygm/gpu.py, e.g. compiled+stacked_eval+cuda_graphs.
+raygm/core/gpu.py, e.g. compiled+stacked_eval+cuda_graphs.
 """
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from scipy.ndimage import rotate as scipy_rotate
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import machine, matmul_gflops, mode_config, mode_name
-from raygm.config import RunConfig
-from raygm.data import load_dataset
-from raygm.evaluate import accuracy, evaluate_synthetic, train_and_test
-from raygm.init import init_synthetic, synthetic_labels
-from raygm.models import build_model, compiled
-from raygm.records import EvaluationRecord
+from raygm.core.config import RunConfig
+from raygm.core.data import load_dataset
+from raygm.core.evaluate import accuracy, evaluate_synthetic, train_and_test
+from raygm.core.init import init_synthetic, synthetic_labels
+from raygm.core.models import build_model, compiled
+from raygm.core.records import EvaluationRecord
 
 
 def dc_augment_per_image(images: torch.Tensor, generator=None, crop: int = 4,

@@ -24,9 +24,9 @@ MODES = [("none", "gauss_newton"), ("curvature", "gauss_newton"), ("curvature", 
 def measure(args) -> dict:
     import torch
 
-    from raygm.config import RunConfig
-    from raygm.data import load_dataset
-    from raygm.distill import Distillation
+    from raygm.core.config import RunConfig
+    from raygm.core.data import load_dataset
+    from raygm.core.distill import Distillation
 
     data = load_dataset("MNIST", args.data_dir, download=False)
     # eager for every mode: exact and hvp need the real side's double backward, which

@@ -7,10 +7,10 @@ the largest absolute and relative error per mode.
 """
 import torch
 
-from raygm.config import RunConfig
-from raygm.higher_order import higher_order_term, needs_real_graph
-from raygm.matching import class_gradient
-from raygm.models import build_model
+from raygm.core.config import RunConfig
+from raygm.core.higher_order import higher_order_term, needs_real_graph
+from raygm.core.matching import class_gradient
+from raygm.core.models import build_model
 
 MODES = [("curvature", "gauss_newton"), ("curvature", "exact"), ("hvp", "gauss_newton")]
 

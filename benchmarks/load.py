@@ -13,7 +13,7 @@ import torchvision
 from torchvision import transforms
 
 from common import machine
-from raygm.data import load_dataset, resolve_data_dir
+from raygm.core.data import load_dataset, resolve_data_dir
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     print("| path | seconds | speed-up |")
     print("|---|---|---|")
     print(f"| item by item (torchvision, per-image transforms) | {per_item:.2f} | 1.00x |")
-    print(f"| whole array (raygm.data.load_dataset, train + test) | {whole:.2f} | "
+    print(f"| whole array (raygm.core.data.load_dataset, train + test) | {whole:.2f} | "
           f"{per_item / whole:.1f}x |")
 
 

@@ -25,10 +25,10 @@ import torch
 
 from analysis import common
 from common import machine
-from raygm.config import RunConfig
-from raygm.data import load_dataset
-from raygm.evaluate import evaluate_network, protocol_config
-from raygm.study import read_raw
+from raygm.core.config import RunConfig
+from raygm.core.data import load_dataset
+from raygm.core.evaluate import evaluate_network, protocol_config
+from raygm.studies.study_file import read_raw
 
 
 def full_evaluations(folder: Path, where: dict) -> pd.DataFrame:

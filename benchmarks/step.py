@@ -6,7 +6,7 @@ are counted with torch.utils.flop_counter on the reference step (convolutions an
 products, forward, backward and double backward); divided by the measured fp32 matrix rate
 they give the floor that no implementation of the same arithmetic can beat here (in fp32).
 `compiled+bf16` runs the real-data gradients under bf16 autocast (`precision: auto`'s
-choice on CPUs with AVX-512 BF16 or AMX). On a GPU (--device cuda) the modes name the levers of raygm/gpu.py, e.g.
+choice on CPUs with AVX-512 BF16 or AMX). On a GPU (--device cuda) the modes name the levers of raygm/core/gpu.py, e.g.
 compiled+batched_classes+cuda_graphs+tf32; the first mode is the reference of the speed-ups.
 
     python benchmarks/step.py [--data-dir DIR] [--batch-real 256] [--repeats 5]
@@ -18,13 +18,12 @@ import argparse
 import statistics
 import time
 
-import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import machine, matmul_gflops, mode_config, mode_name
-from raygm.config import RunConfig
-from raygm.data import load_dataset
-from raygm.distill import Distillation
+from raygm.core.config import RunConfig
+from raygm.core.data import load_dataset
+from raygm.core.distill import Distillation
 
 
 def iteration_flops(config: RunConfig, data) -> float:

@@ -21,9 +21,9 @@ import ray
 from ray import tune
 
 from common import machine
-from raygm import tuning
-from raygm.evaluations import confirm_study
-from raygm.study import load_study
+from raygm.studies import launch
+from raygm.studies.reevaluation import confirm_study
+from raygm.studies.study_file import load_study
 
 PARTS = ("setup_seconds", "compile_seconds", "distill_seconds", "evaluate_seconds",
          "checkpoint_seconds")
@@ -54,7 +54,7 @@ def measure(study_file: str, overrides: list[str], cpus: int, data_dir: str | No
         with tempfile.TemporaryDirectory() as scratch:
             storage = keep or scratch
             began = time.time()
-            results = tuning.launch(study_file, storage=storage, data_dir=data_dir,
+            results = launch.launch(study_file, storage=storage, data_dir=data_dir,
                                     overrides=overrides, callbacks=[timeline])
             trials_wall = time.time() - began
             errors = len(results.errors)

@@ -1,5 +1,6 @@
 """raygm: dataset distillation by gradient matching, with Ray Tune / Optuna studies on top.
 
-The science core (config, data, models, init, matching, distill, evaluate) is plain PyTorch.
+raygm.core is the science (plain PyTorch, never Ray or Optuna); raygm.studies adapts it to
+Ray Tune and Optuna; raygm.cli is the command line on both.
 """
 __version__ = "0.1.0"

@@ -12,13 +12,16 @@ from typing import get_type_hints
 
 from tqdm import tqdm
 
-from .choices import UnknownChoice
-from .config import ConfigError, RunConfig, field_type
-from .data import DatasetError
-from .eval_protocol import PROTOCOLS
-from .driver import Reporter, run_to_end
-from .records import Progress, Report
-from .study import LaunchError, StudyError
+from .core.choices import UnknownChoice
+from .core.config import ConfigError, RunConfig, field_type
+from .core.data import DatasetError
+from .core.distill import Diverged
+from .core.eval_protocol import PROTOCOLS
+from .core.files import beside, check_replaceable, replace_folder
+from .core.driver import Reporter, run_to_end
+from .core.records import Progress, Report
+from .studies.store import LaunchError
+from .studies.study_file import StudyError
 
 
 def _flag_type(hint):
@@ -72,21 +75,32 @@ class ProgressBar(Reporter):
 
 
 def cmd_distill(args: argparse.Namespace) -> None:
-    from .data import load_dataset
-    from .distill import Distillation
-    from .outputs import RunFiles
+    from .core.data import load_dataset
+    from .core.distill import Distillation
+    from .core.outputs import RUN_FOLDER, RunFiles
 
     config = config_from_args(args)
     out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+    earlier = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    if earlier and not args.overwrite:
         raise FileExistsError(f"--out {out} holds an earlier run (or is a file): choose a new "
-                              "folder, or pass --overwrite to clear it first")
+                              "folder, or pass --overwrite to replace it")
+    if earlier:
+        check_replaceable(out, "--out", RUN_FOLDER)
     baseline = read_baseline(args.baseline) if args.baseline else None
     data = load_dataset(config.dataset, args.data_dir, download=not args.no_download)
     run = Distillation(config, data)  # checks that the data serve the config
-    if args.overwrite and out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    progress = run_to_end(run, [RunFiles(out, run.config, data, baseline), ProgressBar(config)])
+    # an earlier run is replaced only by a complete one: the new run is written beside it
+    target = beside(out) if earlier else out
+    try:
+        progress = run_to_end(run, [RunFiles(target, run.config, data, baseline),
+                                    ProgressBar(config)])
+    except BaseException:
+        if earlier:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    if earlier:
+        replace_folder(out, target)
     print(f"wrote {args.out} ({progress.wall_seconds:.0f} s)")
 
 
@@ -110,10 +124,51 @@ def positive_int(text: str) -> int:
     return value
 
 
+def folder_path(text: str) -> str:
+    """A path given for an output (argparse type): an empty one would be the working
+    directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("'' is invalid; allowed: a folder path")
+    return text
+
+
+def study_folder(text: str) -> str:
+    """A folder that holds a launched study (argparse type: a usage error otherwise)."""
+    from .studies.store import StudyFolder
+
+    folder = StudyFolder(text)
+    if not folder.has_experiment() and not folder.claimed():
+        raise argparse.ArgumentTypeError(f"{text} holds no Ray Tune study (no experiment "
+                                         "state); allowed: a study folder (storage/name)")
+    return text
+
+
+def field_value(text: str) -> tuple[str, object]:
+    """--where FIELD=VALUE, the value in YAML."""
+    from .studies.study_file import read_raw
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: FIELD=VALUE, e.g. "
+                                         "--where model=MLP")
+    try:
+        return key, read_raw(value, f"--where {key}")
+    except StudyError as exc:  # argparse would hide the message of a ValueError
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def trial_choice(text: str) -> str:
+    """--trials all | best:K."""
+    prefix, _, k = text.partition(":")
+    if text != "all" and (prefix != "best" or not k.isdigit() or int(k) < 1):
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: all, best:K (K >= 1)")
+    return text
+
+
 def cmd_baseline(args: argparse.Namespace) -> None:
-    from .data import load_dataset
-    from .distill import resolve_device
-    from .evaluate import full_data_baseline
+    from .core.data import load_dataset
+    from .core.distill import resolve_device
+    from .core.evaluate import full_data_baseline
 
     config = config_from_args(args)
     data = load_dataset(config.dataset, args.data_dir, download=not args.no_download)
@@ -128,34 +183,35 @@ def cmd_baseline(args: argparse.Namespace) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> None:
-    from . import tuning
-    from .export import export_study
+    from .studies import launch, status
+    from .studies.export import export_study
+    from .studies.store import StudyFolder
 
     if args.action == "status":
-        rows = tuning.trial_table(args.path)
-        print(tuning.format_table(rows))
-        updated = tuning.live_status(args.path).get("updated")
+        rows = status.trial_table(args.path)
+        print(status.format_table(rows))
+        updated = StudyFolder(args.path).status().get("updated")
         if updated and any(r["status"] == "RUNNING" for r in rows):
             print(f"(RUNNING as the study's driver last reported, {time.time() - updated:.0f} s "
                   "ago; if it has stopped, `raygm study resume` continues the study)")
-        front = tuning.pareto_front(args.path)
+        front = status.pareto_front(args.path)
         if front:
             print("\nOptuna best trials (the Pareto front with two objectives):")
-            print(tuning.format_table(front))
+            print(status.format_table(front))
         return
     if args.action == "launch":
-        results = tuning.launch(args.path, args.storage, args.address, args.data_dir,
+        results = launch.launch(args.path, args.storage, args.address, args.data_dir,
                                 args.optuna_storage, overrides=args.set,
                                 download=not args.no_download, require_gpu=args.require_gpu,
                                 shared_storage=args.shared_storage)
     else:
-        results = tuning.resume(args.path, args.address)
-    study, _ = tuning.read_study(results.experiment_path)
+        results = launch.resume(args.path, args.address)
+    study = StudyFolder(results.experiment_path).study()
     if study.confirm and not results.errors:
-        from .evaluations import confirm_study
+        from .studies.reevaluation import confirm_study
 
         confirm_study(results.experiment_path, study.confirm)
-    print(tuning.format_table(tuning.trial_table(results.experiment_path)))
+    print(status.format_table(status.trial_table(results.experiment_path)))
     print(f"study: {results.experiment_path}\nresults: {export_study(results.experiment_path)}")
     if results.errors:
         sys.exit(f"raygm study: {len(results.errors)} trial(s) failed; "
@@ -163,20 +219,13 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .evaluations import evaluate_study
-    from .export import export_study, is_export
-    from .study import read_raw
+    from .studies.reevaluation import evaluate_study
+    from .studies.export import export_study, is_export
 
-    where = {}
-    for item in args.where:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise LaunchError(f"--where {item!r} is invalid; allowed: FIELD=VALUE, e.g. "
-                              "--where model=MLP")
-        where[key] = read_raw(text, f"--where {key}")
     evaluate_study(args.path, args.trials, args.archs, args.models, args.protocol, args.epochs,
-                   args.address, where=where, data_dir=args.data_dir,
-                   download=False if args.no_download else None)
+                   args.address, where=dict(args.where), data_dir=args.data_dir,
+                   download=False if args.no_download else None,
+                   skip_missing=args.skip_missing)
     if is_export(args.path):
         print(f"updated {args.path}")
     else:
@@ -184,38 +233,43 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .export import export_study
+    from .studies.export import export_study
 
     print(f"wrote {export_study(args.path, args.to)}")
 
 
-# Mistakes in what the user gave (flags, files, data, folders): a message, no traceback.
+# Mistakes in what the user gave (flags, files, data, folders), and a run whose settings
+# made it diverge: a message, no traceback.
 USER_ERRORS = (ConfigError, StudyError, UnknownChoice, DatasetError, FileNotFoundError,
-               FileExistsError, LaunchError)
+               FileExistsError, LaunchError, Diverged)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="raygm", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="dataset folder (default $RAYGM_DATA_DIR, "
-                                           "else ~/.cache/raygm/data)")
-    common.add_argument("--no-download", action="store_true",
-                        help="fail instead of downloading missing dataset files")
+def _distill_command(sub, common) -> None:
+    """raygm distill: one synthetic set, into a run folder."""
     distill = sub.add_parser("distill", parents=[common], help="distil one synthetic set")
     add_config_flags(distill)
-    distill.add_argument("--out", required=True, help="output folder (new, or empty)")
+    distill.add_argument("--out", required=True, type=folder_path,
+                         help="output folder (new, or empty)")
     distill.add_argument("--overwrite", action="store_true",
-                         help="clear --out first if it holds an earlier run")
+                         help="replace --out if it holds an earlier raygm distill run (the "
+                              "new run is written beside it and takes its place when complete)")
     distill.add_argument("--baseline", help="baseline JSON from `raygm baseline`: adds "
                                             "accuracy retained to evaluations")
     distill.set_defaults(func=cmd_distill)
+
+
+def _baseline_command(sub, common) -> None:
+    """raygm baseline: one network on the whole real train split."""
     baseline = sub.add_parser("baseline", parents=[common],
                               help="train one network on the whole real train split")
     add_config_flags(baseline)
     baseline.add_argument("--epochs", type=positive_int, default=5)
     baseline.add_argument("--out", help="write the result as JSON here")
     baseline.set_defaults(func=cmd_baseline)
+
+
+def _study_commands(sub, common) -> None:
+    """raygm study launch | resume | status."""
     study = sub.add_parser("study", help="launch, resume or inspect a study on Ray")
     actions = study.add_subparsers(dest="action", required=True)
     launch = actions.add_parser("launch", parents=[common], help="start a study from a YAML file")
@@ -235,23 +289,30 @@ def main(argv: list[str] | None = None) -> None:
                         help="--storage is a folder every node sees at the same path (NFS); "
                              "without it a local folder is refused on a multi-node cluster")
     resume = actions.add_parser("resume", help="continue an interrupted study")
-    resume.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
+    resume.add_argument("path", metavar="PATH", type=study_folder,
+                        help="the study folder (storage/name)")
     for action in (launch, resume):
         action.add_argument("--address", help="Ray cluster: 'auto' or ray://host:port "
                                               "(default: a local Ray started in-process)")
     status = actions.add_parser("status", help="print a table of the study's trials")
-    status.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
+    status.add_argument("path", metavar="PATH", type=study_folder,
+                        help="the study folder (storage/name)")
     study.set_defaults(func=cmd_study)
+
+
+def _evaluate_command(sub, common) -> None:
+    """raygm evaluate: a study's (or results folder's) saved sets again."""
     evaluate = sub.add_parser("evaluate", parents=[common],
                               help="re-evaluate a study's saved synthetic sets "
                                    "(confirmation, other architectures)")
     evaluate.add_argument("path", metavar="STUDY", help="the study folder (storage/name), or "
                                                         "a folder its results were exported to "
                                                         "(then --data-dir gives the data)")
-    evaluate.add_argument("--trials", default="best:3",
+    evaluate.add_argument("--trials", default="best:3", type=trial_choice,
                           help="all, or best:K: every seed of the K best configurations by the "
                                "study's first objective (default best:3)")
     evaluate.add_argument("--where", action="append", metavar="FIELD=VALUE", default=[],
+                          type=field_value,
                           help="only trials whose run config has this value (YAML), before "
                                "--trials chooses, e.g. --where model=MLP; repeatable")
     evaluate.add_argument("--archs", type=lambda text: tuple(a for a in text.split(",") if a),
@@ -265,15 +326,41 @@ def main(argv: list[str] | None = None) -> None:
     evaluate.add_argument("--epochs", type=positive_int,
                           help="epochs per network (default: the protocol's)")
     evaluate.add_argument("--address", help="Ray cluster (default: the study's)")
+    evaluate.add_argument("--skip-missing", action="store_true",
+                          help="evaluate the chosen trials that still have a synthetic set and "
+                               "name the others (default: refuse if any has none)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+
+def _export_command(sub) -> None:
+    """raygm export: a study's results as Parquet."""
     export = sub.add_parser("export", help="write a study's results as Parquet "
                                            "(PATH/results; also done when a study ends)")
-    export.add_argument("path", metavar="PATH", help="the study folder (storage/name)")
-    export.add_argument("--to", metavar="DIR",
+    export.add_argument("path", metavar="PATH", type=study_folder,
+                        help="the study folder (storage/name)")
+    export.add_argument("--to", metavar="DIR", type=folder_path,
                         help="write the results here instead of PATH/results (e.g. a "
-                             "results folder committed with a generated page)")
+                             "results folder committed with a generated page): a new or empty "
+                             "folder, or an export of the same study, which it replaces")
     export.set_defaults(func=cmd_export)
-    args = parser.parse_args(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raygm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="dataset folder (default $RAYGM_DATA_DIR, "
+                                           "else ~/.cache/raygm/data)")
+    common.add_argument("--no-download", action="store_true",
+                        help="fail instead of downloading missing dataset files")
+    for command in (_distill_command, _baseline_command, _study_commands, _evaluate_command):
+        command(sub, common)
+    _export_command(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except USER_ERRORS as exc:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from raygm.config import RunConfig
-from raygm.data import RealData
+from raygm.core.config import RunConfig
+from raygm.core.data import RealData
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

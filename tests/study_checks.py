@@ -7,7 +7,7 @@ import pytest
 from ray import tune
 from ray.tune.result import AUTO_RESULT_KEYS, DEFAULT_EXPERIMENT_INFO_KEYS
 
-from raygm.export import export_study
+from raygm.studies.export import export_study
 
 
 class Reports(tune.Callback):

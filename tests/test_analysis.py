@@ -15,8 +15,8 @@ import pytest
 from scipy import stats
 
 from analysis import class_loss, common, cost, curves, final, montage, pareto, report, search
-from raygm import records
-from raygm.export import arrow_type
+from raygm.core import records
+from raygm.studies.export import arrow_type
 
 ANALYSIS = Path(__file__).resolve().parents[1] / "analysis"
 

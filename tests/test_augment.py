@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from raygm.augment import DSA, DSA_STRATEGIES, dc_augment
+from raygm.core.augment import DSA, DSA_STRATEGIES, dc_augment
 
 
 def test_constant_images_stay_constant():

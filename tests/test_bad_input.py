@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from raygm.cli import main
@@ -68,6 +69,55 @@ DISTILL = [  # (flags, what the message names)
     (["--model", "MLP", "--net-width", "64"], "'net_width'"),  # only ConvNet reads it
     (["--hessian", "hvp", "--hessian-weight", "1e-5", "--precision", "bf16"], "'precision'"),
     (["--baseline", "no-such-baseline.json"], "--baseline"),
+    # values beyond what Ray Tune's loggers, Parquet and torch hold (64-bit integers)
+    (["--seed", "9223372036854775808"], "'seed'"),
+    (["--seed", "-9223372036854775809"], "'seed'"),
+    (["--iterations", "99999999999999999999"], "'iterations'"),
+    # shapes a network or the images cannot take
+    (["--net-depth", "6"], "'net_depth'"),  # 28x28 (padded to 32) halves 5 times at most
+    (["--net-depth", "0"], "'net_depth'"),
+    (["--net-width", "0"], "'net_width'"),
+    (["--factor", "3"], "'factor'"),  # 28 is not divisible by 3
+    (["--factor", "0"], "'factor'"),
+    (["--factor", "56"], "'factor'"),
+    # a choice outside its registry
+    (["--net-act", "tanh"], "'net_act'"),
+    (["--net-pooling", "sumpooling"], "'net_pooling'"),
+    (["--hessian", "cubic"], "'hessian'"),
+    (["--precision", "fp8"], "'precision'"),
+    (["--execution", "jit"], "'execution'"),
+    (["--levers", "warp_speed"], "'levers'"),
+    (["--eval-augment", "mixup"], "'eval_augment'"),
+    (["--eval-archs", "Transformer"], "'eval_archs'"),
+    (["--dsa", "zoom"], "'dsa'"),
+    (["--dsa", "color_color"], "'dsa'"),
+    (["--dsa", "flip"], "'dsa'"),  # a flipped digit is another symbol
+    # numbers outside their ranges
+    (["--batch-train", "0"], "'batch_train'"),
+    (["--bn-batch", "0"], "'bn_batch'"),
+    (["--eval-models", "-1"], "'eval_models'"),
+    (["--eval-epochs", "0"], "'eval_epochs'"),
+    (["--eval-lr", "0"], "'eval_lr'"),
+    (["--eval-batch", "0"], "'eval_batch'"),
+    (["--outer-loop", "0"], "'outer_loop'"),
+    (["--lr-net", "0"], "'lr_net'"),
+    (["--lr-img", "1e400"], "'lr_img'"),  # inf
+    (["--momentum-img", "-0.1"], "'momentum_img'"),
+    (["--hessian", "hvp", "--hessian-weight", "-0.001"], "'hessian_weight'"),
+    (["--gpu-memory-fraction", "0"], "'gpu_memory_fraction'"),
+    (["--gpu-memory-fraction", "1.5"], "'gpu_memory_fraction'"),
+    (["--device", "cpu", "--gpu-memory-fraction", "0.5"], "'gpu_memory_fraction'"),
+    (["--levers", "cuda_graphs", "--execution", "eager"], "'levers'"),
+    (["--levers", "batched_classes,batched_classes"], "'levers'"),
+    (["--levers", "batched_classes", "--hessian", "hvp", "--hessian-weight", "0.1"],
+     "'levers'"),
+    (["--device", "cuda:x"], "'device'"),
+    # what argparse itself refuses, naming the flag
+    (["--iterations", "many"], "--iterations"),
+    (["--ipc", "1.5"], "--ipc"),
+    (["--eval-at", "a,b"], "--eval-at"),
+    (["--lr-img", "fast"], "--lr-img"),
+    (["--out", ""], "--out"),
 ]
 
 
@@ -76,8 +126,16 @@ def test_distill_flags(flags, named, data, tmp_path, capsys):
     out = tmp_path / "run"
     message = refused(["distill", "--data-dir", data, "--no-download", "--out", str(out),
                        *flags], capsys)
-    assert named in message and "allowed" in message or named == "--baseline"
+    assert named in message and ("allowed" in message or named.startswith("--"))
     assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_distill_on_a_gpu_the_machine_lacks(data, tmp_path, capsys):
+    message = refused(["distill", "--data-dir", data, "--no-download", "--device", "cuda",
+                       "--out", str(tmp_path / "run")], capsys)
+    assert "'device'" in message and "CUDA GPUs" in message
+    assert not (tmp_path / "run").exists()
 
 
 def test_distill_out_holding_an_earlier_run_is_refused(data, tmp_path, capsys):
@@ -131,6 +189,63 @@ STUDIES = [  # (study, --set overrides, the key the message names)
     (study(), ["colour=red"], "'--set colour=red'"),
     (study(), ["eval_at=[0,"], "'(whole file)'"),
     (study(), ["iterations=5"], "'fixed.eval_at'"),  # its evaluation points no longer end it
+    # silently accepted before: the same value twice runs (and counts) the same trial twice
+    (study(grid={"init": ["noise", "noise"]}), [], "'grid.init'"),
+    (study(grid=None, search={"init": {"choice": ["noise", "real", "noise"]}}, trials=2), [],
+     "'search.init.choice'"),
+    # names and numbers Ray Tune or Optuna would refuse mid-study
+    (study(name="étude"), [], "'name'"),
+    (study(name="a" * 65), [], "'name'"),
+    (study(name="two words"), [], "'name'"),
+    (study(name=""), [], "'name'"),
+    (study(name=7), [], "'name'"),
+    (study(fixed={"seed": 2**63}), [], "'fixed.seed'"),
+    (study(fixed={"net_depth": 6}), [], "'fixed.net_depth'"),
+    (study(grid={"net_depth": [3, 6]}), [], "'grid.net_depth'"),
+    (study(grid={"factor": [1, 3]}), [], "'grid.factor'"),
+    (study(grid=None, search={"factor": {"choice": [1, 5]}}, trials=2), [],
+     "'search.factor.choice'"),
+    # keys and values of each section
+    (study(trials=3), [], "'trials'"),  # a grid runs every combination
+    (study(repeats=0), [], "'repeats'"),
+    (study(repeats="five"), [], "'repeats'"),
+    (study(max_concurrent=-1), [], "'max_concurrent'"),
+    (study(checkpoint_every=0), [], "'checkpoint_every'"),
+    (study(max_failures=-1), [], "'max_failures'"),
+    (study(sampler_seed="x"), [], "'sampler_seed'"),
+    (study(sampler="tpe"), [], "'sampler'"),  # a grid samples nothing
+    (study(grid=None, search={"lr_img": {"loguniform": [0.1, 1]}}, sampler="cmaes"), [],
+     "'sampler.name'"),
+    (study(grid=None, search={"lr_img": {"loguniform": [0.1, 1]}},
+           sampler={"name": "tpe", "group": True}), [], "'sampler.group'"),
+    (study(grid=None, search={"lr_img": {"loguniform": [0, 1]}}), [],
+     "'search.lr_img.loguniform'"),
+    (study(grid=None, search={"lr_img": {"uniform": [1, 0.1]}}), [],
+     "'search.lr_img.uniform'"),
+    (study(grid=None, search={"lr_img": {"normal": [0, 1]}}), [], "'search.lr_img'"),
+    (study(grid=None, search={"lr_img": {"choice": []}}), [], "'search.lr_img.choice'"),
+    (study(grid=None, search={"ipcs": {"choice": [1]}}), [], "'search.ipcs'"),
+    (study(grid={"init": []}), [], "'grid.init'"),
+    (study(grid={"init": "noise"}), [], "'grid.init'"),
+    (study(grid={"colour": ["red"]}), [], "'grid.colour'"),
+    (study(objectives=[{"metric": "acc_mean", "mode": "up"}]), [], "'objectives[0].mode'"),
+    (study(objectives=[]), [], "'objectives'"),
+    (study(objectives=[{"metric": "acc_mean"}]), [], "'objectives[0]'"),
+    (study(resources={"cpu": 0}), [], "'resources.cpu'"),
+    (study(resources={"tpu": 1}), [], "'resources.tpu'"),
+    (study(resources={"cpu": "one"}), [], "'resources.cpu'"),
+    (study(scheduler={"name": "asha", "reduction_factor": 1}), [],
+     "'scheduler.reduction_factor'"),
+    (study(scheduler={"name": "asha", "grace_period": 0}), [], "'scheduler.grace_period'"),
+    (study(scheduler={"name": "asha", "brackets": 2}), [], "'scheduler.brackets'"),
+    (study(confirm={"top": 0}), [], "'confirm.top'"),
+    (study(confirm={"protocol": "dc"}), [], "'confirm.protocol'"),
+    (study(confirm={"also_archs": ["Transformer"]}), [], "'confirm.also_archs'"),
+    (study(confirm={"networks": 5}), [], "'confirm.networks'"),
+    (study(fixed={"eval_models": 0, "eval_epochs": None}), [], "'eval_models'"),  # acc_mean
+    (study(fixed={"iterations": 3}), [], "'fixed.eval_at'"),
+    (study(), ["trials=x"], "'trials'"),
+    (study(), ["name=a/b"], "'name'"),
 ]
 
 
@@ -147,11 +262,20 @@ def test_study_files(raw, overrides, named, data, tmp_path, capsys):
     assert not storage.exists()
 
 
-def test_study_file_with_a_yaml_syntax_error(tmp_path, capsys):
-    path = tmp_path / "broken.yaml"
-    path.write_text("name: a\nfixed: {iterations: [1, 2\n")
+UNREADABLE = [  # (file, its bytes, what the message says)
+    ("broken.yaml", b"name: a\nfixed: {iterations: [1, 2\n", "valid YAML"),
+    ("twice.yaml", b"name: a\nfixed: {iterations: 2, eval_at: [2], iterations: 3}\n",
+     "'iterations' given twice"),  # YAML alone keeps the last silently
+    ("picture.yaml", b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not text"),
+]
+
+
+@pytest.mark.parametrize("name, content, says", UNREADABLE, ids=[u[0] for u in UNREADABLE])
+def test_study_files_that_cannot_be_read_as_a_study(name, content, says, tmp_path, capsys):
+    path = tmp_path / name
+    path.write_bytes(content)
     message = refused(["study", "launch", str(path), "--storage", str(tmp_path / "s")], capsys)
-    assert "broken.yaml" in message and "valid YAML" in message
+    assert name in message and says in message
     assert not (tmp_path / "s").exists()
 
 
@@ -234,3 +358,104 @@ def test_study_folders(action, study_yaml, says, tmp_path, capsys):
     message = refused(argv, capsys)
     assert says in message and "Traceback" not in message
     assert snapshot(tmp_path) == before
+
+
+FOLDERS_MORE = [  # a folder (or launch.json) raygm cannot use, and what the message says
+    ("launch.json", "{not json", "not valid JSON"),
+    ("launch.json", '{"version": 9, "storage": "/s", "data_dir": "/d", "resources": {}}',
+     "newer raygm"),
+    ("launch.json", '{"storage": "/s", "data_dir": "/d", "resources": {}, "colour": 1}',
+     "unknown keys colour"),
+]
+
+
+@pytest.mark.parametrize("action", ["status", "resume", "export"])
+@pytest.mark.parametrize("name, text, says", FOLDERS_MORE, ids=["json", "version", "key"])
+def test_study_folders_with_a_launch_json_raygm_cannot_read(action, name, text, says, tmp_path,
+                                                            capsys):
+    folder = fake_study_folder(tmp_path, "name: a\nfixed: {iterations: 2, eval_at: [2]}\n")
+    (folder / name).write_text(text)
+    before = snapshot(tmp_path)
+    argv = ["export", str(folder)] if action == "export" else ["study", action, str(folder)]
+    message = refused(argv, capsys)
+    assert says in message and "launch.json" in message and "Traceback" not in message
+    assert snapshot(tmp_path) == before
+
+
+def test_storage_that_is_a_file(data, tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(STUDY))
+    (tmp_path / "file").write_text("mine")
+    message = refused(["study", "launch", str(path), "--storage", str(tmp_path / "file"),
+                       "--data-dir", data, "--no-download"], capsys)
+    assert "--storage" in message and "is a file" in message
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_second_launch_of_a_study_being_launched(data, tmp_path, capsys):
+    """The first launch has taken the name (its marker) but Ray Tune has not yet written
+    anything: the second is refused before Ray starts."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(STUDY))
+    (tmp_path / "studies" / "bad").mkdir(parents=True)
+    (tmp_path / "studies" / "bad" / ".raygm").write_text("raygm study folder")
+    before = snapshot(tmp_path)
+    message = refused(["study", "launch", str(path), "--storage", str(tmp_path / "studies"),
+                       "--data-dir", data, "--no-download"], capsys)
+    assert "exists" in message and "raygm study resume" in message
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("content", ["notes", "study", "cwd"])
+def test_overwrite_replaces_only_a_run_folder_raygm_wrote(content, data, tmp_path, capsys,
+                                                          monkeypatch):
+    """--overwrite never clears someone's files, a study's folder or the working directory."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if content == "notes":
+        (out / "thesis.tex").write_text("three years of work")
+    elif content == "study":
+        (out / ".raygm").write_text("raygm study folder")
+        (out / "launch.json").write_text("{}")
+    else:
+        (out / "thesis.tex").write_text("three years of work")
+        monkeypatch.chdir(out)
+    before = snapshot(out)
+    target = "." if content == "cwd" else str(out)
+    message = refused(["distill", "--data-dir", data, "--no-download", "--out", target,
+                       "--overwrite", "--iterations", "1"], capsys)
+    assert "--out" in message and ("did not write" in message or "a raygm study folder" in
+                                   message or "working directory" in message)
+    assert snapshot(out) == before
+
+
+def test_evaluate_with_an_unknown_architecture(tmp_path, capsys):
+    folder = fake_study_folder(tmp_path, "name: a\nfixed: {iterations: 2, eval_at: [2]}\n")
+    message = refused(["evaluate", str(folder), "--archs", "ConvNet,Transformer"], capsys)
+    assert "Transformer" in message and "ConvNet" in message and "Traceback" not in message
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--trials", "top:3"], "--trials"), (["--trials", "best:0"], "--trials"),
+    (["--where", "model"], "--where"), (["--where", "=MLP"], "--where"),
+    (["--where", "model=[MLP"], "--where"), (["--models", "0"], "--models"),
+    (["--protocol", "dc"], "--protocol"), (["--epochs", "-5"], "--epochs")])
+def test_evaluate_flags(flags, named, tmp_path, capsys):
+    folder = fake_study_folder(tmp_path, "name: a\nfixed: {iterations: 2, eval_at: [2]}\n")
+    before = snapshot(tmp_path)
+    message = refused(["evaluate", str(folder), *flags], capsys)
+    assert named in message and "Traceback" not in message
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["export", "{folder}", "--to", ""], "--to"),
+    (["study", "status", "{nothing}"], "holds no Ray Tune study"),
+    (["study", "resume", "{nothing}"], "holds no Ray Tune study"),
+    (["export", "{nothing}"], "holds no Ray Tune study"),
+    (["evaluate", "{nothing}"], "holds no Ray Tune study")])
+def test_folders_that_are_not_studies(argv, named, tmp_path, capsys):
+    folder = fake_study_folder(tmp_path, "name: a\nfixed: {iterations: 2, eval_at: [2]}\n")
+    argv = [a.format(folder=folder, nothing=tmp_path / "nothing") for a in argv]
+    message = refused(argv, capsys)
+    assert named in message and "Traceback" not in message

@@ -84,3 +84,34 @@ def test_baseline_writes_accuracy(mnist_dir, tmp_path):
           "--epochs", "20", "--out", str(out)])
     result = json.loads(out.read_text())
     assert result["model"] == "MLP" and result["accuracy"] >= 0.5  # tiny, easy data
+
+
+FAST = ["--net-width", "8", "--net-depth", "2", "--batch-real", "4", "--eval-models", "1",
+        "--eval-epochs", "2", "--execution", "eager"]
+
+
+def test_a_diverging_run_stops_with_its_iteration_and_settings(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["distill", "--data-dir", str(mnist_dir), "--no-download", *FAST,
+              "--iterations", "4", "--eval-at", "0,4", "--lr-img", "1e30", "--out", str(out)])
+    message = str(exit_info.value.code)
+    assert "diverged at iteration" in message and "lr_img=1e+30" in message
+    synthetic = torch.load(out / "synthetic.pt")  # the last finite set (iteration 0)
+    assert synthetic["iteration"] == 0 and torch.isfinite(synthetic["images"]).all()
+    assert [int(r["iteration"]) for r in csv.DictReader(open(out / "evals.csv"))] == [0]
+
+
+def test_overwrite_replaces_an_earlier_run_only_with_a_complete_one(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    argv = ["distill", "--data-dir", str(mnist_dir), "--no-download", *FAST,
+            "--iterations", "1", "--eval-at", "1", "--out", str(out)]
+    main(argv + ["--seed", "1"])
+    first = torch.load(out / "synthetic.pt")
+    with pytest.raises(SystemExit):  # a replacement that diverges leaves the first run
+        main(argv + ["--seed", "2", "--lr-img", "1e30", "--iterations", "3", "--eval-at", "3",
+                     "--overwrite"])
+    assert torch.equal(torch.load(out / "synthetic.pt")["images"], first["images"])
+    main(argv + ["--seed", "2", "--overwrite"])
+    assert json.loads((out / "config.json").read_text())["seed"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["MNIST", "run"]  # nothing beside it

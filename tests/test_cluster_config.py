@@ -20,10 +20,14 @@ def test_cluster_yaml_matches_rays_schema(cluster):
     jsonschema.validate(cluster, SCHEMA)
 
 
-def test_schema_check_catches_a_mistake(cluster):
-    cluster["available_node_types"]["gpu_worker"]["min_workers"] = "none"
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(cluster, SCHEMA)
+def test_nodes_install_this_checkout_with_its_pins(cluster):
+    """Every node runs the code the study was launched from, at the pinned versions; local
+    environments and study storage do not travel."""
+    [(target, source)] = cluster["file_mounts"].items()
+    assert source == "." and target == "~/raygm"
+    install = next(c for c in cluster["setup_commands"] if "pip install" in c and "raygm" in c)
+    assert f"-c {target}/constraints.txt" in install and install.endswith(f"-e {target}")
+    assert {".venv", "runs", ".git"} <= set(cluster["rsync_exclude"])
 
 
 def test_head_and_autoscaling_gpu_workers_that_install_raygm(cluster):

@@ -1,7 +1,7 @@
 import pytest
 
-from raygm.config import ConfigError, RunConfig, default_loops
-from raygm.models import MODELS, ModelConfig
+from raygm.core.config import ConfigError, RunConfig, default_loops
+from raygm.core.models import MODELS, ModelConfig
 
 
 @pytest.mark.parametrize("changes, field, allowed", [

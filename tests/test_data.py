@@ -7,7 +7,7 @@ import scipy.io
 import torch
 import torchvision
 
-from raygm.data import DatasetError, DatasetNotFoundError, load_dataset, resolve_data_dir
+from raygm.core.data import DatasetError, DatasetNotFoundError, load_dataset, resolve_data_dir
 
 from conftest import write_idx
 

@@ -3,8 +3,8 @@ import math
 
 import torch
 
-from raygm.distill import Distillation
-from raygm.driver import Reporter, run_to_end
+from raygm.core.distill import Distillation
+from raygm.core.driver import Reporter, run_to_end
 
 
 class Recorder(Reporter):

@@ -1,9 +1,9 @@
 """Distillation on the real MNIST train/test split (RAYGM_DATA_DIR; CI sets it)."""
 import pytest
 
-from raygm.config import RunConfig
-from raygm.data import load_dataset
-from raygm.distill import Distillation
+from raygm.core.config import RunConfig
+from raygm.core.data import load_dataset
+from raygm.core.distill import Distillation
 
 from conftest import real_data_dir
 

@@ -1,9 +1,9 @@
-"""DC's evaluation rules (raygm/eval_protocol.py), row by row, as the run config applies them."""
+"""DC's evaluation rules (raygm/core/eval_protocol.py), row by row, as the run config applies them."""
 import pytest
 
-from raygm.augment import AUGMENTATIONS
-from raygm.config import RunConfig
-from raygm.eval_protocol import DC_RULES, dc_rule, describe, superseded
+from raygm.core.augment import AUGMENTATIONS
+from raygm.core.config import RunConfig
+from raygm.core.eval_protocol import DC_RULES, dc_rule, describe, superseded
 
 # (dataset, ipc, evaluation network, its norm, dsa) -> (augmentation, epochs), as in DC's
 # utils.get_daparam and main.py

@@ -3,12 +3,12 @@ import copy
 import pytest
 import torch
 
-from raygm.augment import AUGMENTATIONS, DSA
-from raygm.config import RunConfig
-from raygm.evaluate import (accuracy, evaluate_network, evaluate_synthetic, train_and_test,
+from raygm.core.augment import AUGMENTATIONS, DSA
+from raygm.core.config import RunConfig
+from raygm.core.evaluate import (accuracy, evaluate_network, evaluate_synthetic, train_and_test,
                             train_stacked)
-from raygm.models import build_model
-from raygm.training import train_epochs
+from raygm.core.models import build_model
+from raygm.core.training import train_epochs
 
 from conftest import make_real_data
 

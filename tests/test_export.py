@@ -8,11 +8,12 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 import torch
-import yaml
 
-from raygm import files, tuning
-from raygm.config import RunConfig
-from raygm.export import export_study
+from raygm.core import files
+from raygm.studies import launch
+from raygm.core.config import RunConfig
+from raygm.studies.export import export_study
+from raygm.studies.store import LaunchInfo, StudyFolder
 
 from conftest import write_tiny_mnist
 from study_checks import Reports, assert_reports_exported
@@ -26,17 +27,21 @@ FIXED = {"dataset": "MNIST", "model": "ConvNet", "net_width": 8, "net_depth": 2,
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory):
     """Exported folder of a study whose cpu trial finishes and whose cuda trial fails
-    (no GPU here), so both statuses and an error message are exported."""
+    (no GPU here), so both statuses and an error message are exported. `raygm study launch`
+    refuses a cuda trial on a cluster without GPUs, so the tuner is started directly."""
     root = tmp_path_factory.mktemp("export")
-    path = root / "exp.yaml"
-    path.write_text(yaml.safe_dump({"name": "exp", "fixed": FIXED,
-                                    "grid": {"device": ["cpu", "cuda"]},
-                                    "resources": {"cpu": 1}, "max_failures": 0}))
+    raw = {"name": "exp", "fixed": FIXED, "grid": {"device": ["cpu", "cuda"]},
+           "resources": {"cpu": 1}, "max_failures": 0}
+    folder = StudyFolder(root / "out" / "exp")
+    info = LaunchInfo(storage=str(root / "out"), data_dir=str(write_tiny_mnist(root / "data")),
+                      resources={"cpu": 1, "gpu": 0})
+    with folder.claim():
+        folder.write_study(raw)
+        folder.write_launch(info)
     reports = Reports()
     ray.init(num_cpus=2, include_dashboard=False)
     try:
-        results = tuning.launch(str(path), storage=str(root / "out"),
-                                data_dir=str(write_tiny_mnist(root / "data")), callbacks=[reports])
+        results = launch.new_tuner(folder.study(), folder, info, [reports]).fit()
     finally:
         ray.shutdown()
     return results.experiment_path, reports.results
@@ -181,3 +186,29 @@ def test_analysis_report_reads_a_real_export(study, tmp_path):
     assert (tmp_path / "report.md").read_text().count("TERMINATED") >= 1
     assert all(p.stat().st_size > 0 for p in tmp_path.glob("*.png"))
     assert {p.name for p in tmp_path.glob("*.png")} >= {"curves_device.png", "montage_device.png"}
+
+
+def test_export_to_a_folder_it_may_not_replace_is_refused(study, tmp_path):
+    """--to writes only into a new or empty folder or an export of the same study."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "study.json").write_text(json.dumps({"name": "someone_else"}))
+    pq.write_table(pa.table({"trial_id": ["x"]}), other / "trials.parquet")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "thesis.tex").write_text("mine")
+    (tmp_path / "file").write_text("mine")
+    for target, says in ((other, "the export of study someone_else"),
+                         (notes, "files that are not an export"), (tmp_path / "file", "a file")):
+        before = contents(target) if target.is_dir() else target.read_bytes()
+        with pytest.raises(FileExistsError, match=says):
+            export_study(study, str(target))
+        assert (contents(target) if target.is_dir() else target.read_bytes()) == before
+
+
+def test_export_replaces_an_earlier_export_of_the_study_whole(study, tmp_path):
+    out = Path(export_study(study, str(tmp_path / "exp")))
+    (out / "synthetic" / "stale_trial.pt").write_bytes(b"from an earlier export")
+    assert Path(export_study(study, str(out))) == out
+    assert not (out / "synthetic" / "stale_trial.pt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["exp"]  # nothing left beside it

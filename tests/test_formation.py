@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raygm import evaluate as evaluate_module
-from raygm.config import ConfigError, RunConfig
-from raygm.distill import Distillation
-from raygm.evaluate import evaluate_network
-from raygm.formation import decode, encode
+from raygm.core import evaluate as evaluate_module
+from raygm.core.config import ConfigError, RunConfig
+from raygm.core.distill import Distillation
+from raygm.core.evaluate import evaluate_network
+from raygm.core.formation import decode, encode
 
 
 def test_factor_1_is_the_plain_set_itself():

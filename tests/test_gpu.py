@@ -1,4 +1,4 @@
-"""raygm/gpu.py on any machine, and the CUDA path itself where there is a GPU: the tests
+"""raygm/core/gpu.py on any machine, and the CUDA path itself where there is a GPU: the tests
 marked gpu run in benchmarks/gpu_check.sh (`pytest -m gpu tests/test_gpu.py`) and are skipped
 elsewhere."""
 import io
@@ -9,12 +9,12 @@ import warnings
 import pytest
 import torch
 
-from raygm import gpu
-from raygm.distill import Distillation
-from raygm.driver import run_to_end
-from raygm.augment import dc_augment
-from raygm.evaluate import evaluate_synthetic
-from raygm.training import train_epochs
+from raygm.core import gpu
+from raygm.core.distill import Distillation
+from raygm.core.driver import run_to_end
+from raygm.core.augment import dc_augment
+from raygm.core.evaluate import evaluate_synthetic
+from raygm.core.training import train_epochs
 
 from conftest import make_real_data
 

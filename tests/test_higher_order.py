@@ -3,12 +3,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from raygm.config import ConfigError, RunConfig
-from raygm.distill import Distillation
-from raygm.higher_order import (exact_quadratic, gauss_newton_quadratic, higher_order_term,
+from raygm.core.config import ConfigError, RunConfig
+from raygm.core.distill import Distillation
+from raygm.core.higher_order import (exact_quadratic, gauss_newton_quadratic, higher_order_term,
                                 needs_real_graph)
-from raygm.matching import class_gradient
-from raygm.models import build_model
+from raygm.core.matching import class_gradient
+from raygm.core.models import build_model
 
 MODES = [("curvature", "gauss_newton"), ("curvature", "exact"), ("hvp", "gauss_newton")]
 

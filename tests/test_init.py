@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from raygm.init import init_synthetic, synthetic_labels
+from raygm.core.init import init_synthetic, synthetic_labels
 
 from conftest import make_real_data
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from raygm.config import RunConfig
-from raygm.matching import (batched_class_gradients, class_gradient, class_match_losses,
+from raygm.core.config import RunConfig
+from raygm.core.matching import (batched_class_gradients, class_gradient, class_match_losses,
                             match_loss)
-from raygm.models import build_model
+from raygm.core.models import build_model
 
 
 def tiny_nets():

@@ -3,8 +3,8 @@ from dataclasses import fields, replace
 import pytest
 import torch
 
-from raygm.config import RunConfig
-from raygm.models import MODEL_SETTINGS, MODELS, ModelConfig, build_model, has_batchnorm
+from raygm.core.config import RunConfig
+from raygm.core.models import MODEL_SETTINGS, MODELS, ModelConfig, build_model, has_batchnorm
 
 
 # Parameters of DC's networks (networks.py) with 10 classes on 1-channel 28x28 (MNIST) and

@@ -1,7 +1,7 @@
 """The report schema: what a report holds is what the export's columns say."""
 import math
 
-from raygm.records import (EvaluationRecord, IterationRecord, Progress, Report,
+from raygm.core.records import (EvaluationRecord, IterationRecord, Progress, Report,
                            iteration_columns, objective_metrics, trial_columns)
 
 

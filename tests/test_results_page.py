@@ -2,7 +2,6 @@
 paired seeds) whose confirmation evaluated every set on its own network and on ConvNet."""
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,8 @@ import pytest
 from scipy import stats
 
 from analysis import results_page
-from analysis.results_page import verdict
-from raygm.eval_protocol import dc_rule
+from analysis.page_stats import verdict
+from raygm.core.eval_protocol import dc_rule
 
 from test_analysis import write_results
 
@@ -483,23 +482,40 @@ def test_a_fully_confirmed_study_carries_over_against_a_partly_confirmed_one(tmp
         (init, "own architecture") for init in CONFIRMED if init != "noise")
 
 
-def test_the_budget_says_when_a_study_chose_its_screens_augmentation(tmp_path):
-    """eval_augment set by the study (here DC's crop/scale/rotate on FashionMNIST, whose rule
-    is none): the budget line says so, beside the rule the full protocol follows."""
+def budget_line(tmp_path, name: str, config: dict, more_trials=()) -> str:
+    """The budget line of the page of a two-init study (5 seeds each) with config."""
     results = tmp_path / "results"
     results.mkdir()
     trials = [{"trial_id": f"{init}_{s}",
-               "config": {"init": init, "seed": s, "iterations": 4, "eval_at": [0, 4],
-                          "dataset": "FashionMNIST", "eval_augment": "dc"},
+               "config": {"init": init, "seed": s, "iterations": 4, "eval_at": [0, 4], **config},
                "status": "TERMINATED", "iterations": 4, "acc": {4: acc + shift(s)},
                "losses": lambda i: [1.0] * 10}
               for init, acc in (("noise", 0.7), ("real", 0.72)) for s in SEEDS]
-    study = {"name": "augment_test", "kind": "grid", "factors": ["init"],
+    study = {"name": name, "kind": "grid", "factors": ["init"],
              "objectives": [{"metric": "acc_mean", "mode": "max"}], "repeats": 5,
              "resources": {"cpu": 1, "gpu": 0}, "machine": "Test CPU"}
-    write_no_evaluations(write_results(results / "augment_test", study, trials))
+    write_no_evaluations(write_results(results / name, study, [*trials, *more_trials]))
     text = results_page.page(results, tmp_path / "docs").read_text()
-    budget = next(line for line in text.splitlines() if line.startswith("Budget:"))
+    return next(line for line in text.splitlines() if line.startswith("Budget:"))
+
+
+def test_the_budget_says_when_a_study_chose_its_screens_augmentation(tmp_path):
+    """eval_augment set by the study (here DC's crop/scale/rotate on FashionMNIST, whose rule
+    is none): the budget line says so, beside the rule the full protocol follows."""
+    budget = budget_line(tmp_path, "augment_test",
+                         {"dataset": "FashionMNIST", "eval_augment": "dc"})
     assert ("at iterations [0, 4], augmentation dc as the study set it (eval_augment), not "
             "DC's rule; full protocol: DC's protocol for FashionMNIST: no augmentation, 300 "
             "epochs;") in budget
+
+
+def test_diverged_trials_are_counted_apart_not_averaged(tmp_path):
+    """A trial that diverged has no accuracy to average: the budget line counts it, and the
+    level's numbers come from the finished trials alone."""
+    diverged = {"trial_id": "real_diverged", "config": {"init": "real", "seed": 99,
+                                                       "iterations": 4, "eval_at": [0, 4]},
+                "status": "DIVERGED", "iterations": 2, "acc": {},
+                "losses": lambda i: [1.0] * 10}
+    budget = budget_line(tmp_path, "diverged_test", {}, [diverged])
+    assert "5 seeds per configuration" in budget
+    assert budget.rstrip(".").endswith("; 1 more trial(s) diverged, counted apart")

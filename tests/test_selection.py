@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from raygm.selection import herding, kcenter
+from raygm.core.selection import herding, kcenter
 
 
 def brute_force_herding(features: torch.Tensor, k: int) -> list[int]:

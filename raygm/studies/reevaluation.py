@@ -25,16 +25,20 @@ import torch
 from ray import tune
 from tqdm import tqdm
 
-from . import export, gpu
-from .config import RunConfig
-from .data import load_dataset, resolve_data_dir
-from .distill import resolve_device
-from .eval_protocol import PROTOCOLS
-from .evaluate import evaluate_network, protocol_config
-from .files import absolute, filesystem, read_text, trial_files, write_atomic
-from .study import LaunchError, Study
-from .trainable import trial_config
-from .tuning import EVALUATIONS, connect, load_evaluations, network_files, read_study
+from . import export
+from ..core import gpu
+from ..core.config import RunConfig
+from ..core.data import load_dataset, resolve_data_dir
+from ..core.distill import resolve_device
+from ..core.eval_protocol import PROTOCOLS
+from ..core.evaluate import evaluate_network, protocol_config
+from ..core.models import MODELS
+from ..core.files import absolute, filesystem, read_text, trial_files
+from .launch import connect
+from .store import (LaunchError, StudyFolder, existing, network_file, network_files,
+                    put_network)
+from .study_file import Confirm, Objective, Study
+from .trial import trial_config
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class Candidate:
 def study_candidates(study: Study, path: str, fs) -> list[Candidate]:
     """A study folder's finished trials (Ray Tune's experiment state)."""
     analysis = tune.ExperimentAnalysis(path)
-    metric = study.objectives[0]["metric"]
+    metric = study.objectives[0].metric
     return [Candidate(t.trial_id, trial_config(study, t.config),
                       (t.last_result or {}).get(metric, math.nan), trial_files(fs, t.path)[0])
             for t in analysis.trials if t.status == "TERMINATED"
@@ -99,11 +103,6 @@ def select_trials(candidates: list[Candidate], mode: str, which: str,
     return [c for group in best for c in group]
 
 
-def key_of(trial_id: str, protocol: str, epochs: int, augment: str, arch: str,
-           network: int) -> str:
-    return f"{trial_id}-{protocol}-{epochs}ep-{augment}-{arch}-{network}.json"
-
-
 def evaluate_task(synthetic: bytes, config: dict, arch: str, protocol: str, epochs: int | None,
                   network: int, data_dir: str, download: bool, threads: int) -> dict:
     """One evaluation network of a saved synthetic set (in a Ray worker): one task per
@@ -125,38 +124,67 @@ def evaluate_task(synthetic: bytes, config: dict, arch: str, protocol: str, epoc
             "network": network, "acc": acc, "seconds": time.perf_counter() - start}
 
 
+def refuse_missing(trials: list[Candidate], skip: bool) -> None:
+    """Name the chosen trials whose synthetic set is gone: refused, or (skip) said."""
+    missing = [t.trial_id for t in trials if t.synthetic is None]
+    if missing and not skip:
+        raise LaunchError(f"{len(missing)} chosen trial(s) have no saved synthetic set (their "
+                          f"checkpoints are gone): {', '.join(missing)}; pass --skip-missing "
+                          "to evaluate the others")
+    if missing:
+        print(f"raygm evaluate: skipped (no saved synthetic set): {', '.join(missing)}")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a re-evaluation reads from a study folder or an exported results folder."""
+    candidates: list[Candidate]
+    objective: Objective
+    resources: dict[str, float]
+    data: dict[str, Any]  # data_dir, download
+    address: str | None
+
+    @classmethod
+    def of(cls, path: str, data_dir: str | None, download: bool | None,
+           address: str | None) -> "Source":
+        if export.is_export(path):
+            meta = json.loads(read_text(path, export.STUDY_JSON))
+            objective = Objective(**meta["objectives"][0])
+            return cls(exported_candidates(filesystem(path)[1], objective.metric), objective,
+                       meta["resources"], {"data_dir": str(resolve_data_dir(data_dir)),
+                                           "download": bool(download)}, address)
+        folder = existing(path)
+        study, info = folder.study(), folder.launch_info()
+        return cls(study_candidates(study, path, filesystem(path)[0]), study.objectives[0],
+                   info.resources, {"data_dir": data_dir or info.data_dir,
+                                    "download": info.download if download is None else download},
+                   address if address is not None else info.address)
+
+
 def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | None = None,
                    models: int = 10, protocol: str = "full", epochs: int | None = None,
                    address: str | None = None, also_archs: tuple[str, ...] = (),
                    where: dict[str, Any] | None = None, data_dir: str | None = None,
-                   download: bool | None = None) -> list[dict]:
+                   download: bool | None = None, skip_missing: bool = False) -> list[dict]:
     """Evaluate the chosen trials' (select_trials) latest synthetic sets by networks
     0..models-1 of the protocol, on archs (default: each trial's evaluation architectures,
-    and also_archs); skip the networks evaluated already. PATH is a study folder or a folder
+    and also_archs); skip the networks evaluated already. A chosen trial whose synthetic set
+    is gone is refused by name, before Ray, unless skip_missing. PATH is a study folder or a folder
     its results were exported to (then its Parquet files gain the new evaluations). The
     data is found in data_dir, else the study's (else $RAYGM_DATA_DIR); download: whether
     missing files may be downloaded (default the study's; no for a results folder). Returns
-    the evaluations (see tuning.load_evaluations) this request covers."""
+    the evaluations (see store.group_networks) this request covers."""
     path = absolute(path)
     PROTOCOLS[protocol]  # an unknown protocol stops here, before Ray
-    fs, root = filesystem(path)
-    if export.is_export(path):
-        meta = json.loads(read_text(path, export.STUDY_JSON))
-        objective, resources = meta["objectives"][0], meta["resources"]
-        candidates = exported_candidates(root, objective["metric"])
-        data = {"data_dir": str(resolve_data_dir(data_dir)), "download": bool(download)}
-    else:
-        study, launch_info = read_study(path)
-        objective, resources = study.objectives[0], launch_info["resources"]
-        candidates = study_candidates(study, path, fs)
-        data = {"data_dir": data_dir or launch_info["data_dir"],
-                "download": launch_info["download"] if download is None else download}
-        address = address if address is not None else launch_info["address"]
-    trials = select_trials(candidates, objective["mode"], which, where)
-    folder = posixpath.join(root, EVALUATIONS)
+    for arch in (*(archs or ()), *also_archs):
+        MODELS[arch]  # so does an unknown architecture
+    fs, _ = filesystem(path)
+    source = Source.of(path, data_dir, download, address)
+    trials = select_trials(source.candidates, source.objective.mode, which, where)
+    refuse_missing(trials, skip_missing)
+    resources, data, address = source.resources, source.data, source.address
     done = {posixpath.basename(f) for f in network_files(path)} | {
-        key_of(*(r[k] for k in ("trial_id", "protocol", "epochs", "augment", "arch",
-                                "network"))) for r in export.exported_networks(path)}
+        network_file(r) for r in export.exported_networks(path)}
     connect(address)
     task = ray.remote(num_cpus=resources["cpu"], num_gpus=resources["gpu"])(evaluate_task)
     pending, wanted = {}, set()
@@ -166,8 +194,9 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
         for arch in archs or dict.fromkeys((*trial.config.eval_architectures, *also_archs)):
             resolved = config.eval_train_epochs(arch), config.eval_augmentation(arch)
             wanted.add((trial.trial_id, protocol, *resolved, arch))
-            todo = [n for n in range(models)
-                    if key_of(trial.trial_id, protocol, *resolved, arch, n) not in done]
+            todo = [n for n in range(models) if network_file(dict(
+                trial_id=trial.trial_id, protocol=protocol, epochs=resolved[0],
+                augment=resolved[1], arch=arch, network=n)) not in done]
             if not todo or trial.synthetic is None:
                 continue
             if blob is None:
@@ -184,8 +213,7 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
             [ref], _ = ray.wait(list(pending))
             trial_id = pending.pop(ref)
             r = {"trial_id": trial_id, **ray.get(ref)}
-            write_atomic(folder, key_of(trial_id, protocol, r["epochs"], r["augment"],
-                                        r["arch"], r["network"]), json.dumps(r).encode())
+            put_network(path, r)
             bar.update()
             bar.write(f"{trial_id} {r['arch']} {protocol} network {r['network']}: "
                       f"{100 * r['acc']:.2f}% ({r['seconds']:.0f} s)")
@@ -193,13 +221,13 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
         export.add_evaluations(path)
         evaluations = export.read_evaluations(path)
     else:
-        evaluations = load_evaluations(path)
+        evaluations = StudyFolder(path).evaluations()
     return [e for e in evaluations
             if (e["trial_id"], e["protocol"], e["epochs"], e["augment"], e["arch"]) in wanted]
 
 
-def confirm_study(path: str, confirm: dict) -> list[dict]:
-    """A study's `confirm` (study.py): its best configurations re-evaluated, every seed."""
-    return evaluate_study(path, f"best:{confirm['top']}", models=confirm["eval_models"],
-                          protocol=confirm["protocol"], epochs=confirm["eval_epochs"],
-                          also_archs=tuple(confirm["also_archs"]))
+def confirm_study(path: str, confirm: Confirm) -> list[dict]:
+    """A study's `confirm`: its best configurations re-evaluated, every seed."""
+    return evaluate_study(path, f"best:{confirm.top}", models=confirm.eval_models,
+                          protocol=confirm.protocol, epochs=confirm.eval_epochs,
+                          also_archs=confirm.also_archs)

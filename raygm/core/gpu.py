@@ -18,7 +18,7 @@ import tempfile
 import torch
 
 from .choices import Choices
-from .matching import cpu_description
+from .machine import cpu_description
 
 LEVERS = Choices("lever", {
     "batched_classes": "all classes' real and synthetic gradients in one vmapped call "

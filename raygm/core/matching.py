@@ -1,8 +1,6 @@
 """Per-class network gradients and the distances between real and synthetic ones."""
 from __future__ import annotations
 
-import os
-import platform
 from typing import Callable, Sequence
 
 import torch
@@ -11,6 +9,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from .choices import Choices
+from .machine import native_bf16
 
 # Each distance: (synthetic gradients, real gradients) -> a scalar tensor.
 DISTANCES = Choices("distance")
@@ -19,35 +18,6 @@ DISTANCES = Choices("distance")
 # bf16 autocast (convolutions and matrix products in bf16, gradients returned in fp32);
 # auto: bf16 on CPUs that multiply bf16 natively (AVX-512 BF16 or AMX), fp32 elsewhere.
 PRECISIONS = Choices("precision", {"auto": None, "fp32": None, "bf16": torch.bfloat16})
-
-
-def cpuinfo(key: str) -> str:
-    """The first `key` line of /proc/cpuinfo ('' where there is none, e.g. not Linux)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line.split(":", 1)[1].strip() for line in f
-                         if line.split(":", 1)[0].strip() == key), "")
-    except OSError:
-        return ""
-
-
-# CPU flags (/proc/cpuinfo) of instructions that multiply bf16 natively, as cpu_description
-# names them
-NATIVE_BF16 = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX-512 BF16"}
-
-
-def native_bf16() -> list[str]:
-    """The bf16 instructions of this CPU (NATIVE_BF16's names; none: bf16 is emulated)."""
-    flags = set(cpuinfo("flags").split())
-    return [name for flag, name in NATIVE_BF16.items() if flag in flags]
-
-
-def cpu_description() -> str:
-    """CPU model, its native bf16 instructions (what precision=auto reads) and its CPU
-    count: the machine every measurement and study cost is stated for."""
-    model = cpuinfo("model name") or platform.processor() or "unknown CPU"
-    bf16 = " and ".join(native_bf16()) or "no native bf16"
-    return f"{model} ({bf16}), {os.cpu_count()} CPUs"
 
 
 def resolve_precision(precision: str, device: torch.device, real_graph: bool = False) -> str:

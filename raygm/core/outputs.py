@@ -20,11 +20,12 @@ from torchvision.utils import make_grid, save_image
 from .config import RunConfig
 from .data import RealData
 from .driver import Reporter
-from .files import torch_bytes, write_atomic
+from .files import mark, torch_bytes, write_atomic
 from .gpu import device_name
 from .records import Progress, Report, Snapshot
 
 SYNTHETIC = "synthetic.pt"
+RUN_FOLDER = "raygm distill run folder"  # its files.MARKER
 
 
 def image_grid(images: torch.Tensor, data: RealData, scale: int = 3) -> torch.Tensor:
@@ -59,6 +60,7 @@ class RunFiles(Reporter):
                  baseline: float | None = None):
         self.out, self.data, self.config, self.baseline = Path(out), data, config, baseline
         self.out.mkdir(parents=True, exist_ok=True)
+        mark(self.out, RUN_FOLDER)
         write_atomic(self.out, "config.json", json.dumps(config.to_dict(), indent=2).encode())
         self.evaluations, self._files = [], {}
 

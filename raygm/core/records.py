@@ -26,10 +26,13 @@ CLASS_LOSS_PREFIX = "loss_class_"
 # are also run-config columns (as resolved: auto -> cpu/cuda, fp32/bf16); node_id, the
 # device's name and the GPU memory the trial may take (its share; NaN on a CPU) are
 # trials.parquet columns.
-CONTEXT = {"seed": int, "device": str, "precision": str, "node_id": str,
-           "device_name": str, "memory_cap_gb": float}
+PLACEMENT = {"node_id": str, "device_name": str, "memory_cap_gb": float}
+CONTEXT = {"seed": int, "device": str, "precision": str, **PLACEMENT}
 # the most GPU memory the run has held in tensors so far (NaN on a CPU)
 MEMORY = "peak_memory_mb"
+# a trial whose run diverged (distill.Diverged) reports it once, as its last report: this
+# key holds the message, and the trial's status is DIVERGED (status table, trials.parquet)
+DIVERGED = "diverged"
 # a trial whose configuration and seed an earlier trial ran reports that trial's final
 # metrics once, with duplicate_of = its id (trials.parquet)
 
@@ -65,9 +68,8 @@ def trial_columns(archs) -> dict[str, type]:
     """Columns of trials.parquet after the config's (one row per trial)."""
     return {"status": str, "error": str, "failures": int, "iterations_done": int,
             **dict.fromkeys(accuracy_columns(archs), float),
-            **dict.fromkeys(TIMES[1:], float), MEMORY: float, "node_id": str,
-            "device_name": str, "memory_cap_gb": float, "duplicate_of": str,
-            "trial_dir": str,
+            **dict.fromkeys(TIMES[1:], float), MEMORY: float, **PLACEMENT,
+            "duplicate_of": str, DIVERGED: str, "trial_dir": str,
             "synthetic_path": str, "grid_paths": list[str]}
 
 

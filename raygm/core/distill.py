@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 
 import torch
@@ -29,7 +30,12 @@ from .training import train_epochs
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda" and (not torch.cuda.is_available()
+                                  or (device.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError("device", name, f"auto, cpu or one of this machine's "
+                                          f"{torch.cuda.device_count()} CUDA GPUs")
+    return device
 
 
 def check_fits(config: RunConfig, data: RealData) -> None:
@@ -45,6 +51,19 @@ def check_fits(config: RunConfig, data: RealData) -> None:
         raise ConfigError("batch_real", config.batch_real,
                           f"at most {smallest} (the smallest class of {data.name}'s train "
                           "split) with lever batched_classes")
+
+
+class Diverged(ArithmeticError):
+    """The matching loss or the synthetic images stopped being finite numbers: the run
+    cannot go on, and what it would report is not a result."""
+
+    def __init__(self, iteration: int, what: str, settings: str):
+        super().__init__(f"diverged at iteration {iteration}: {what} not finite; the settings "
+                         f"that usually cause this: {settings} (try smaller values)")
+        self.iteration, self.what, self.settings = iteration, what, settings
+
+    def __reduce__(self):  # pickles intact, e.g. from a Ray worker to the driver
+        return type(self), (self.iteration, self.what, self.settings)
 
 
 class Distillation:
@@ -101,10 +120,19 @@ class Distillation:
     def step(self) -> IterationRecord:
         """One iteration: a fresh network; outer_loop updates of the synthetic set, with
         inner_loop epochs of training the network on it between updates. It draws from its
-        own random streams and leaves the caller's global one as it was."""
+        own random streams and leaves the caller's global one as it was. Diverged if the
+        loss or the set stops being finite."""
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            return self._step()
+            record = self._step()
+        finite_loss = math.isfinite(record.loss)
+        if not finite_loss or not torch.isfinite(self.images).all():
+            c = self.config
+            raise Diverged(self.iteration, "the matching loss is" if not finite_loss
+                           else "the synthetic images are",
+                           f"lr_img={c.lr_img}, momentum_img={c.momentum_img}"
+                           + (f", hessian_weight={c.hessian_weight}" if c.uses_hessian else ""))
+        return record
 
     def _step(self) -> IterationRecord:
         c, data, ipc = self.config, self.data, self.config.ipc

@@ -16,11 +16,13 @@ import yaml
 from ray import tune
 from ray.cluster_utils import Cluster
 
-from raygm import tuning
-from raygm.config import ConfigError, RunConfig
-from raygm.data import load_dataset
-from raygm.distill import Distillation
-from raygm.study import load_study, parse_study
+from raygm.studies import launch, status
+from raygm.studies.store import LaunchError, LaunchInfo, StudyFolder
+from raygm.core import records
+from raygm.core.config import ConfigError, RunConfig
+from raygm.core.data import load_dataset
+from raygm.core.distill import Distillation
+from raygm.studies.study_file import load_study, parse_study
 
 from conftest import write_tiny_mnist
 from study_checks import Reports, assert_reports_exported
@@ -88,7 +90,7 @@ def test_grid_study_runs_fractional_gpu_trials_four_at_a_time(local_ray, tmp_pat
     watch = Concurrency()
     # long enough (a few seconds) that the first trial is still running when the fourth starts
     fixed = {**TINY, "iterations": 30, "eval_at": [0, 30]}
-    results = tuning.launch(write_study(tmp_path, fixed=fixed, grid={"init": ["noise", "real"]},
+    results = launch.launch(write_study(tmp_path, fixed=fixed, grid={"init": ["noise", "real"]},
                                         repeats=2),
                             storage=str(tmp_path / "out"), data_dir=data_dir, callbacks=[watch])
     assert not results.errors and len(results) == 4
@@ -100,15 +102,16 @@ def test_grid_study_runs_fractional_gpu_trials_four_at_a_time(local_ray, tmp_pat
     evaluated = [r for r in watch.results if r["evaluated"]]
     assert sorted({r["iteration"] for r in evaluated}) == [0, 30]
     assert all(f"loss_class_{k}" in r for r in watch.results if r["iteration"] > 0 for k in range(10))
+    assert all(set(records.CONTEXT) <= set(r) for r in watch.results)  # where each trial ran
     path = os.path.relpath(results.experiment_path)  # as typed on the command line
-    table = tuning.trial_table(path)
+    table = status.trial_table(path)
     assert [row["status"] for row in table] == ["TERMINATED"] * 4
     assert sorted(row["init"] for row in table) == ["noise", "noise", "real", "real"]
     # the final checkpoint holds the synthetic set, its grid and the full run state
     files = {p.name for p in Path(results[0].checkpoint.path).iterdir()}
     assert {"state.pt", "synthetic.pt", "grid_iter00030.png"} <= files
     with pytest.raises(FileExistsError, match="raygm study resume"):
-        tuning.launch(write_study(tmp_path, grid={"init": ["noise"]}),
+        launch.launch(write_study(tmp_path, grid={"init": ["noise"]}),
                       storage=str(tmp_path / "out"), data_dir=data_dir)
 
 
@@ -117,7 +120,7 @@ def test_search_keeps_the_optuna_study_and_averages_repeats(local_ray, tmp_path,
                        search={"lr_img": {"loguniform": [0.01, 1.0]},
                                "init": {"choice": ["noise", "real"]}},
                        trials=2, repeats=2, sampler_seed=3, sampler="random")
-    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
+    results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
     assert not results.errors and len(results) == 4
     storage = f"sqlite:///{tmp_path / 'out' / 'search' / 'optuna.db'}"
     study = optuna.load_study(study_name="search", storage=storage)
@@ -141,7 +144,7 @@ def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_d
         "hessian": {"choice": ["none", "curvature"]},
         "hessian_weight": {"loguniform": [1.0e-4, 1.0e-2], "when": {"hessian": ["curvature"]}}},
         trials=6, sampler_seed=1, sampler={"name": "tpe", "multivariate": True, "group": True})
-    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
+    results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
                             callbacks=[reports])
     assert not results.errors and len(results) == 6
     assert_reports_exported(results.experiment_path, reports.results)
@@ -170,7 +173,7 @@ def test_a_search_samples_with_the_sampler_its_file_names(sampler, kind, options
            "search": {"lr_img": {"loguniform": [0.01, 1.0]}}, "sampler_seed": 5}
     if sampler:
         raw["sampler"] = sampler
-    searcher = tuning.search_algorithm(parse_study(raw, "s.yaml"),
+    searcher = launch.search_algorithm(parse_study(raw, "s.yaml"),
                                        f"sqlite:///{tmp_path / 'optuna.db'}")
     assert type(searcher._sampler) is kind
     for name, value in options.items():
@@ -183,7 +186,7 @@ def test_a_configuration_and_seed_already_run_is_not_run_again(local_ray, tmp_pa
     reports = Reports()
     path = write_study(tmp_path, name="dedupe", fixed=ANY_MODEL, trials=4, max_concurrent=1,
                        search={"model": {"choice": ["MLP", "ConvNet"]}}, sampler_seed=0)
-    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
+    results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
                             callbacks=[reports])
     assert not results.errors and len(results) == 4
     assert_reports_exported(results.experiment_path, reports.results)
@@ -203,11 +206,11 @@ def test_two_objective_search_yields_a_pareto_front(local_ray, tmp_path, data_di
                        search={"batch_real": {"choice": [2, 8]}},
                        trials=3, objectives=[{"metric": "acc_mean", "mode": "max"},
                                              {"metric": "distill_seconds", "mode": "min"}])
-    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
+    results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
                             callbacks=[reports])
     assert not results.errors
     assert_reports_exported(results.experiment_path, reports.results)
-    front = tuning.pareto_front(results.experiment_path)
+    front = status.pareto_front(results.experiment_path)
     points = [(r.metrics["acc_mean"], r.metrics["distill_seconds"]) for r in results]
     assert front and all(len(t["values"]) == 2 for t in front)
     for t in front:  # nothing measured dominates a front member
@@ -220,9 +223,9 @@ def test_asha_study_runs_with_accuracy_reported_every_iteration(local_ray, tmp_p
     path = write_study(tmp_path, name="asha", fixed=fixed, grid={"init": ["noise", "real"]},
                        repeats=2, scheduler={"name": "asha", "grace_period": 1,
                                              "reduction_factor": 2})
-    scheduler = tuning.scheduler(load_study(path))
+    scheduler = launch.scheduler(load_study(path))
     assert (scheduler._time_attr, scheduler.metric, scheduler._max_t) == ("iteration", "acc_mean", 4)
-    results = tuning.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
+    results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
     assert not results.errors and len(results) == 4
     assert all(1 <= r.metrics["iteration"] <= 4 for r in results)
 
@@ -231,7 +234,7 @@ def test_asha_horizon_is_the_longest_trial(tmp_path):
     fixed = {k: v for k, v in TINY.items() if k not in ("iterations", "eval_at")}
     path = write_study(tmp_path, name="asha", fixed=fixed, grid={"iterations": [2, 6]},
                        scheduler="asha")
-    assert tuning.scheduler(load_study(path))._max_t == 6
+    assert launch.scheduler(load_study(path))._max_t == 6
 
 
 class KillWorker(tune.Callback):
@@ -251,12 +254,12 @@ def test_trial_whose_worker_dies_resumes_to_the_uninterrupted_result(local_ray, 
                                                                         data_dir):
     fixed = {**TINY, "iterations": 6, "eval_at": [6]}
     kill = KillWorker(at=3)
-    results = tuning.launch(write_study(tmp_path, fixed=fixed, grid={"init": ["noise"]},
+    results = launch.launch(write_study(tmp_path, fixed=fixed, grid={"init": ["noise"]},
                                         checkpoint_every=1, max_failures=1,
                                         resources={"cpu": 1}),
                             storage=str(tmp_path / "out"), data_dir=data_dir, callbacks=[kill])
     assert kill.killed and not results.errors
-    [row] = tuning.trial_table(results.experiment_path)
+    [row] = status.trial_table(results.experiment_path)
     assert row["status"] == "TERMINATED" and row["failures"] == 1 and row["error"] == ""
     # after the kill the trial went on from its checkpoint, not from the start
     restart = kill.iterations.index(3) + 1
@@ -277,6 +280,58 @@ def test_trial_whose_worker_dies_resumes_to_the_uninterrupted_result(local_ray, 
     assert torch.equal(resumed, run.images.detach())
 
 
+def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_dir):
+    """A search whose trial diverges (lr_img 1e30): the trial ends DIVERGED in the status
+    table and trials.parquet, with no accuracy, and Optuna records it as pruned (TPE counts
+    its settings among the worst); the other trial is untouched."""
+    reports = Reports()
+    fixed = {**TINY, "iterations": 4, "eval_at": [0, 4]}
+    path = write_study(tmp_path, name="diverge", fixed=fixed, trials=2, sampler="random",
+                       search={"lr_img": {"choice": [0.1, 1.0e30]}}, max_concurrent=1,
+                       sampler_seed=0)
+    results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
+                            callbacks=[reports])
+    assert not results.errors
+    assert_reports_exported(results.experiment_path, reports.results)
+    table = {row["lr_img"]: row for row in status.trial_table(results.experiment_path)}
+    assert table[1.0e30]["status"] == "DIVERGED" and table[0.1]["status"] == "TERMINATED"
+    trials = pd.read_parquet(Path(results.experiment_path) / "results" / "trials.parquet")
+    diverged = trials.set_index("lr_img").loc[1.0e30]
+    assert diverged.status == "DIVERGED" and pd.isna(diverged.acc_mean)
+    assert "diverged at iteration" in diverged.diverged and "lr_img=1e+30" in diverged.diverged
+    storage = f"sqlite:///{tmp_path / 'out' / 'diverge' / 'optuna.db'}"
+    states = {t.params["lr_img"]: t.state
+              for t in optuna.load_study(study_name="diverge", storage=storage).trials}
+    assert states == {1.0e30: optuna.trial.TrialState.PRUNED,
+                      0.1: optuna.trial.TrialState.COMPLETE}
+
+
+def test_a_search_with_an_optuna_storage_that_is_no_url_leaves_nothing(local_ray, tmp_path,
+                                                                        data_dir):
+    path = write_study(tmp_path, name="nourl", trials=1,
+                       search={"lr_img": {"loguniform": [0.01, 1.0]}})
+    with pytest.raises(LaunchError, match="--optuna-storage not a url.*allowed: a database URL"):
+        launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
+                      optuna_storage="not a url")
+    assert not (tmp_path / "out" / "nourl").exists()
+
+
+def test_a_study_stopped_before_its_first_snapshot_resumes(local_ray, tmp_path, data_dir):
+    """Killed after raygm took the folder but before Ray Tune wrote anything: resume starts
+    it as launched."""
+    path = write_study(tmp_path, name="early", grid={"init": ["noise"]})
+    study = load_study(path)
+    folder = StudyFolder(tmp_path / "out" / "early")
+    with folder.claim():
+        folder.write_study(yaml.safe_load(Path(path).read_text()))
+        folder.write_launch(LaunchInfo(storage=str(tmp_path / "out"), data_dir=data_dir,
+                                       resources=dict(study.resources)))
+    assert not folder.has_experiment()
+    results = launch.resume(folder.path)
+    assert not results.errors and len(results) == 1
+    assert [r["status"] for r in status.trial_table(folder.path)] == ["TERMINATED"]
+
+
 @pytest.fixture
 def no_local_ray():
     """The tests below start their own Ray (a multi-node cluster, a driver process)."""
@@ -290,12 +345,12 @@ def test_study_on_a_multi_node_cluster(no_local_ray, tmp_path, data_dir):
         ray.init(address=cluster.address)
         path = write_study(tmp_path, grid={"init": ["noise", "real"]}, resources={"cpu": 1})
         # a folder on one node cannot hold the checkpoints of a multi-node cluster...
-        with pytest.raises(tuning.LaunchError, match="cluster has 2 nodes.*s3://"):
-            tuning.launch(path, storage=str(tmp_path / "out"), address=cluster.address,
+        with pytest.raises(LaunchError, match="cluster has 2 nodes.*s3://"):
+            launch.launch(path, storage=str(tmp_path / "out"), address=cluster.address,
                           data_dir=data_dir)
         assert not (tmp_path / "out").exists()  # refused before anything was written
         # ...unless every node sees it (here: one machine)
-        results = tuning.launch(path, storage=str(tmp_path / "out"), address=cluster.address,
+        results = launch.launch(path, storage=str(tmp_path / "out"), address=cluster.address,
                                 data_dir=data_dir, shared_storage=True)
         assert not results.errors and len(results) == 2
         # one CPU per node and one CPU per trial: the two trials ran on different nodes
@@ -316,7 +371,7 @@ def test_a_shipped_gpu_study_runs_on_the_cpu_of_a_cluster_without_gpus(no_local_
     ray.init(num_cpus=2, num_gpus=0, include_dashboard=False)
     try:
         assert load_study(SHIPPED / "models.yaml").resources["gpu"] > 0
-        results = tuning.launch(str(SHIPPED / "models.yaml"), storage=str(tmp_path / "out"),
+        results = launch.launch(str(SHIPPED / "models.yaml"), storage=str(tmp_path / "out"),
                                 data_dir=data_dir, overrides=REDUCED)
         assert "the cluster has no GPU: trials run on the CPU" in capsys.readouterr().out
         assert not results.errors and len(results) == 3
@@ -324,10 +379,10 @@ def test_a_shipped_gpu_study_runs_on_the_cpu_of_a_cluster_without_gpus(no_local_
         launched = json.loads((Path(results.experiment_path) / "launch.json").read_text())
         assert launched["resources"] == {"cpu": 1, "gpu": 0} and launched["overrides"] == REDUCED
         # the study folder holds the study as run, so status and export read the same
-        assert tuning.read_study(results.experiment_path)[0].fixed["iterations"] == 1
+        assert StudyFolder(results.experiment_path).study().fixed["iterations"] == 1
         # --require-gpu keeps the request (on an autoscaling cluster, GPU nodes come up)
         study = load_study(SHIPPED / "models.yaml", REDUCED)
-        assert tuning.trial_resources(study, require_gpu=True) == {"cpu": 1, "gpu": 0.25}
+        assert launch.trial_resources(study, require_gpu=True) == {"cpu": 1, "gpu": 0.25}
     finally:
         ray.shutdown()
 
@@ -357,7 +412,7 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
     while not (finished and unfinished and running) and time.time() < deadline:
         time.sleep(0.2)
         if list(study.glob("experiment_state-*.json")):
-            table = tuning.trial_table(str(study))
+            table = status.trial_table(str(study))
             finished = [r for r in table if r["status"] == "TERMINATED"]
             unfinished = [r for r in table if r["status"] != "TERMINATED"]
             running += [r for r in table if r["status"] == "RUNNING" and r["iteration"]]
@@ -365,7 +420,7 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
     driver.wait()
     assert finished, "no trial finished before the deadline"
     assert running, "status never showed a RUNNING trial with its latest iteration"
-    table = tuning.trial_table(str(study))
+    table = status.trial_table(str(study))
     assert any(r["status"] != "TERMINATED" for r in table), "the driver finished before the kill"
     done = {r["trial"]: (study / d.name / "result.json").read_bytes()
             for r in table if r["status"] == "TERMINATED"
@@ -374,11 +429,11 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
     resume = raygm("study", "resume", str(study))
     output, _ = resume.communicate(timeout=300)
     assert resume.returncode == 0, output
-    table = tuning.trial_table(str(study))
+    table = status.trial_table(str(study))
     assert [r["status"] for r in table] == ["TERMINATED"] * 4
     assert all(r["iteration"] == ITERATIONS for r in table)
     for trial, before in done.items():  # finished trials were not run again
         after = next(d for d in study.iterdir() if trial in d.name) / "result.json"
         assert after.read_bytes() == before
-    launch = json.loads((study / "launch.json").read_text())
-    assert launch["data_dir"] == data_dir
+    assert StudyFolder(str(study)).launch_info().data_dir == data_dir
+

@@ -4,12 +4,12 @@ import pytest
 import ray
 import yaml
 
-from raygm import tuning
+from raygm.studies import status
 from raygm.cli import main
-from raygm.config import RunConfig
-from raygm.evaluate import protocol_config
-from raygm.evaluations import evaluate_study
-from raygm.study import LaunchError
+from raygm.core.config import RunConfig
+from raygm.core.evaluate import protocol_config
+from raygm.studies.reevaluation import evaluate_study
+from raygm.studies.store import LaunchError
 
 from conftest import write_tiny_mnist
 
@@ -74,7 +74,7 @@ def test_evaluate_on_other_architectures_and_resume(study):
     assert {p.name: p.read_bytes() for p in (study / "evaluations").iterdir()} == files
     with pytest.raises(LaunchError, match="best:K"):
         evaluate_study(str(study), "top3")
-    rows = tuning.trial_table(str(study))
+    rows = status.trial_table(str(study))
     assert sum(r.get("study_acc_mean") is not None for r in rows) == 2
 
 
@@ -91,7 +91,7 @@ def test_more_networks_add_to_the_earlier_ones(study):
     assert same["networks"] == 3 and same["accs"][0] == one["accs"][0]
 
 
-def test_where_chooses_among_the_trials_with_a_config_value(study):
+def test_where_chooses_among_the_trials_with_a_config_value(study, capsys):
     trials = pd.read_parquet(study / "results" / "trials.parquet")
     worst = trials.groupby("init").acc_mean.mean().idxmin()
     # best:1 among the worst init's trials is that init, not the study's best
@@ -102,15 +102,17 @@ def test_where_chooses_among_the_trials_with_a_config_value(study):
         evaluate_study(str(study), "all", where={"modle": "MLP"})
     with pytest.raises(LaunchError, match="no finished trial has it; its values: noise, real"):
         evaluate_study(str(study), "all", where={"init": "black"})
-    with pytest.raises(SystemExit, match="--where 'init' is invalid; allowed: FIELD=VALUE"):
+    with pytest.raises(SystemExit) as exit_info:  # a usage error, before the study is read
         main(["evaluate", str(study), "--where", "init"])
+    assert exit_info.value.code == 2
+    assert "argument --where: 'init' is invalid; allowed: FIELD=VALUE" in capsys.readouterr().err
 
 
 def test_an_exported_results_folder_is_evaluated_in_place(study, tmp_path):
     """A results folder whose study folder is gone (e.g. committed results after a protocol
     correction): its Parquet files gain the evaluations, the networks' files are merged and
     removed, and a second run finds them done."""
-    from raygm.export import export_study
+    from raygm.studies.export import export_study
     out = export_study(str(study), str(tmp_path / "results"))
     before = pd.read_parquet(tmp_path / "results" / "evaluations.parquet")
     data_dir = str(study.parent.parent / "data")

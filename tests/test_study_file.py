@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from raygm.study import StudyError, load_study, parse_study
+from raygm.studies.study_file import StudyError, load_study, parse_study
 
 STUDIES = sorted(Path(__file__).parents[1].glob("studies/*.yaml"))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 import types
@@ -143,7 +144,7 @@ class RunConfig:
     eval_augment: str = field(default="auto", metadata={
         "help": "evaluation augmentation (auto: DC's rule: DSA's for DSA runs, crop/noise "
                 "on ConvNet with batchnorm, crop/scale/rotate on MNIST, else none; "
-                "raygm/eval_protocol.py)", "choices": EVAL_AUGMENTS})
+                "raygm/core/eval_protocol.py)", "choices": EVAL_AUGMENTS})
     execution: str = field(default="compiled", metadata={
         "help": "compiled: real-data gradients and evaluation networks run through "
                 "torch.compile (compiles once per process and shape, ~1 min); eager: DC's "
@@ -157,7 +158,7 @@ class RunConfig:
     levers: tuple[str, ...] | None = field(default=None, metadata={
         "help": "GPU speed levers, e.g. batched_classes,stacked_eval (default none; each "
                 "computes what the default path does, in fewer kernel launches: "
-                "raygm/gpu.py)", "choices": LEVERS})
+                "raygm/core/gpu.py)", "choices": LEVERS})
     seed: int = field(default=0, metadata={"help": "random seed"})
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda or cuda:N"})
     gpu_memory_fraction: float | None = field(default=None, metadata={
@@ -176,24 +177,9 @@ class RunConfig:
             for v in value if isinstance(value, tuple) else (value,):
                 if v not in choices:
                     raise ConfigError(f.name, v, ", ".join(choices))
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f.name, value, "a finite number")
-        for name in ("net_width", "net_depth", "ipc", "factor", "hessian_probes", "batch_real",
-                     "batch_train", "bn_batch", "outer_loop", "inner_loop", "eval_epochs",
-                     "eval_batch"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(name, value, "an integer >= 1")
-        for name in ("iterations", "eval_models"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ConfigError(name, value, "an integer >= 0")
-        for name in ("lr_img", "lr_net", "eval_lr"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(name, getattr(self, name), "a number > 0")
+        self._check_numbers()
         size = DATASETS[self.dataset].size
+        self._check_depth(size)
         if size % self.factor:
             raise ConfigError("factor", self.factor, f"a divisor of {self.dataset}'s image size "
                               f"{size}: " + ", ".join(str(f) for f in range(1, size + 1)
@@ -224,8 +210,45 @@ class RunConfig:
             raise ConfigError("gpu_memory_fraction", self.gpu_memory_fraction,
                               "a number in (0, 1]")
         self._check_effective()
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
             raise ConfigError("device", self.device, "auto, cpu, cuda, cuda:N")
+
+    def _check_numbers(self) -> None:
+        """Finite floats, integers in their ranges and within 64 bits."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f.name, value, "a finite number")
+        for name in ("net_width", "net_depth", "ipc", "factor", "hessian_probes", "batch_real",
+                     "batch_train", "bn_batch", "outer_loop", "inner_loop", "eval_epochs",
+                     "eval_batch"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(name, value, "an integer >= 1")
+        for name in ("iterations", "eval_models"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(name, value, "an integer >= 0")
+        for f in fields(self):  # what Ray Tune's loggers, Parquet and torch's seeds can hold
+            value = getattr(self, f.name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+                    raise ConfigError(f.name, value, "an integer within 64 bits "
+                                                     "(-2^63 <= value < 2^63)")
+        for name in ("lr_img", "lr_net", "eval_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, getattr(self, name), "a number > 0")
+
+    def _check_depth(self, size: int) -> None:
+        """A ConvNet halves the image at each pooled layer (28x28 padded to 32x32, as DC):
+        deeper than the image allows, it would fail inside a trial."""
+        if "ConvNet" not in (self.model, *self.eval_architectures) \
+                or POOLINGS[self.net_pooling] is None:
+            return
+        deepest = (32 if size == 28 else size).bit_length() - 1
+        if self.net_depth > deepest:
+            raise ConfigError("net_depth", self.net_depth, f"at most {deepest} for "
+                              f"{self.dataset}'s {size}x{size} images with {self.net_pooling}")
 
     def _check_effective(self) -> None:
         """Refuse settings that would do nothing in the chosen mode: a run that silently

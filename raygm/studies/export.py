@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import math
 import posixpath
-from dataclasses import fields
+import shutil
+from dataclasses import asdict, fields
+from pathlib import Path
 from typing import get_type_hints
 
 import pyarrow as pa
@@ -21,15 +23,16 @@ import pyarrow.fs
 import pyarrow.parquet as pq
 from ray import tune
 
-from . import records
-from .config import RunConfig, field_type
-from .data import DATASETS
-from .files import absolute, filesystem, trial_files, write_atomic
-from .trainable import trial_config
-from .tuning import (error_message, group_networks, load_evaluations, network_files,
-                     protocol_accuracies, read_networks, read_study)
+from ..core import records
+from ..core.config import RunConfig, field_type
+from ..core.data import DATASETS
+from ..core.files import (absolute, beside, filesystem, read_text, replace_folder, trial_files,
+                          write_atomic)
+from .status import error_message, protocol_accuracies, trial_status
+from .store import LaunchInfo, StudyFolder, existing, group_networks, network_files, read_networks
+from .study_file import Study
+from .trial import trial_config
 
-RESULTS = "results"
 # the files of a results folder (Parquet tables, what the study varies)
 ITERATIONS, TRIALS, EVALUATIONS = "iterations.parquet", "trials.parquet", "evaluations.parquet"
 STUDY_JSON = "study.json"
@@ -64,12 +67,46 @@ def copy_into(fs, source: str | None, out: str, name: str) -> str | None:
     return name
 
 
+def export_target(out: str, study: str) -> str:
+    """Where to write an export to `out` (refused unless it is new, empty, or an export of
+    the same study): `out` itself, or a new folder beside it that replaces it when complete
+    (a local folder; object stores are written in place)."""
+    if "://" in out:
+        return out
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"--to {out} is a file; allowed: a folder")
+    if not target.exists() or not any(target.iterdir()):
+        return out
+    named = json.loads(read_text(out, STUDY_JSON)).get("name") if is_export(out) else None
+    if named != study:
+        raise FileExistsError(f"--to {out} holds " + (f"the export of study {named}" if named
+                                                      else "files that are not an export")
+                              + f"; allowed: a new or empty folder, or an export of {study}")
+    return str(beside(target))
+
+
 def export_study(path: str, to: str | None = None) -> str:
-    """Write the study's results to `to` (default PATH/results); returns the folder."""
-    path = absolute(path)
-    study, launch_info = read_study(path)
-    fs, root = filesystem(path)
-    out = absolute(to) if to is not None else posixpath.join(root, RESULTS)
+    """Write the study's results to `to` (default PATH/results), replacing an earlier
+    export of the study there whole; returns the folder."""
+    folder = existing(path)
+    study, info = folder.study(), folder.launch_info()
+    final = absolute(to) if to is not None else folder.results()
+    out = export_target(final, study.name)
+    try:
+        write_export(folder, study, info, out)
+    except BaseException:
+        if out != final:  # a half export never replaces a whole one
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if out != final:
+        replace_folder(Path(final), Path(out))
+    return final
+
+
+def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) -> None:
+    path = folder.path
+    fs, _ = filesystem(path)
     analysis = tune.ExperimentAnalysis(path)
     trials = sorted(analysis.trials, key=lambda t: t.trial_id)
     configs = {t.trial_id: trial_config(study, t.config) for t in trials}
@@ -77,7 +114,7 @@ def export_study(path: str, to: str | None = None) -> str:
     archs = sorted({a for c in configs.values() for a in c.eval_architectures})
     classes = max((DATASETS[c.dataset].num_classes for c in configs.values()), default=0)
     iteration_columns = records.iteration_columns(archs, classes)
-    evaluations = load_evaluations(path)
+    evaluations = folder.evaluations()
     protocols = sorted({e["protocol"] for e in evaluations})
     trial_columns = {**records.trial_columns(archs), **records.protocol_columns(protocols)}
     accuracies = records.accuracy_columns(archs)
@@ -105,7 +142,7 @@ def export_study(path: str, to: str | None = None) -> str:
         confirmed = protocol_accuracies(mine, configs[trial.trial_id])
         trial_rows.append({
             **base, **{k: nan_to_none(last.get(k)) for k in trial_columns}, **confirmed,
-            "status": trial.status, "error": error_message(trial) or None,
+            "status": trial_status(trial, last), "error": error_message(trial) or None,
             "failures": trial.num_failures, "iterations_done": int(last.get("iteration", 0)),
             "trial_dir": posixpath.relpath(trial.path, out),
             "synthetic_path": copy_into(fs, synthetic, out,
@@ -120,12 +157,11 @@ def export_study(path: str, to: str | None = None) -> str:
                   arrow_schema({**head, **records.EVALUATION_COLUMNS}))
     meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
             "sampler": study.sampler if study.search else None,
-            "objectives": study.objectives, "space": study.space(), "repeats": study.repeats,
-            "confirm": study.confirm, "resources": launch_info["resources"],
-            "machine": launch_info.get("machine"),
-            "launched": {k: launch_info.get(k) for k in ("study_file", "overrides")}}
+            "objectives": [asdict(o) for o in study.objectives], "space": study.space(),
+            "repeats": study.repeats, "confirm": study.confirm and asdict(study.confirm),
+            "resources": info.resources, "machine": info.machine,
+            "launched": {"study_file": info.study_file, "overrides": info.overrides}}
     write_atomic(out, STUDY_JSON, json.dumps(meta, indent=2).encode())
-    return out
 
 
 def is_export(path: str) -> bool:
@@ -134,11 +170,11 @@ def is_export(path: str) -> bool:
     fs, root = filesystem(path)
     files = fs.get_file_info([posixpath.join(root, n) for n in (STUDY_JSON, TRIALS)])
     return all(f.type == pyarrow.fs.FileType.File for f in files) \
-        and not tune.Tuner.can_restore(path)
+        and not StudyFolder(path).has_experiment()
 
 
 def exported_networks(path: str) -> list[dict]:
-    """A results folder's evaluations.parquet as tuning.read_networks's per-network
+    """A results folder's evaluations.parquet as store.read_networks's per-network
     records (networks 0..networks-1 of each evaluation, as `raygm evaluate` runs them)."""
     if not is_export(path):
         return []
@@ -181,7 +217,7 @@ def add_evaluations(path: str) -> None:
 
 
 def read_evaluations(path: str) -> list[dict]:
-    """A results folder's evaluations, as tuning.load_evaluations gives a study folder's."""
+    """A results folder's evaluations, as StudyFolder.evaluations gives a study folder's."""
     return group_networks(exported_networks(path))
 
 

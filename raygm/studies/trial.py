@@ -1,14 +1,11 @@
 """One gradient-matching run as a Ray Tune function trainable.
 
 Reports after every iteration and at evaluation points, checkpoints the whole run state
-(synthetic set, optimiser, RNG) so a restarted trial continues exactly where it stopped,
-and publishes live metrics to the Ray dashboard."""
+(synthetic set, optimiser; no random state: streams.py) so a restarted trial continues
+exactly where it stopped, and publishes live metrics to the Ray dashboard."""
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import posixpath
 import tempfile
 import time
 import warnings
@@ -20,18 +17,17 @@ from ray import tune
 from ray.tune.search.repeater import TRIAL_INDEX
 from ray.util.metrics import Gauge
 
-from .config import SCALAR_TYPES, RunConfig
-from .data import load_dataset
-from .distill import Distillation
-from .driver import Reporter, run_to_end
-from .files import read_text, write_atomic
-from .gpu import device_name, memory_cap_gb, memory_share
-from .outputs import save_snapshot
-from .records import Report
-from .study import Study, distribution
+from ..core.config import SCALAR_TYPES, RunConfig
+from ..core.data import load_dataset
+from ..core.distill import Distillation, Diverged
+from ..core.driver import Reporter, run_to_end
+from ..core.gpu import device_name, memory_cap_gb, memory_share
+from ..core.outputs import save_snapshot
+from ..core.records import DIVERGED, Report
+from .store import StudyFolder
+from .study_file import Study, distribution
 
-STATE_FILE = "state.pt"
-FINISHED = "finished"
+STATE_FILE = "state.pt"  # in each checkpoint: the run's state (Distillation.state_dict)
 
 
 def trial_device(config_device: str) -> str:
@@ -128,51 +124,30 @@ def trial_config(study: Study, params: dict) -> RunConfig:
     return study.run_config(sampled, params.get("repeat", params.get(TRIAL_INDEX, 0)))
 
 
-class FinishedRuns:
-    """The final report of every configuration and seed a study has run to the end, under
-    STUDY/finished/, so a search that proposes one again is answered without recomputing."""
-
-    def __init__(self, study_path: str):
-        self.folder = posixpath.join(study_path, FINISHED)
-
-    @staticmethod
-    def key(config: RunConfig) -> str:
-        text = json.dumps(config.to_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:32] + ".json"
-
-    def get(self, config: RunConfig) -> dict | None:
-        try:
-            return json.loads(read_text(self.folder, self.key(config)))
-        except OSError:  # not there (local: FileNotFoundError; object stores vary)
-            return None
-
-    def put(self, config: RunConfig, trial_id: str, metrics: dict) -> None:
-        write_atomic(self.folder, self.key(config),
-                     json.dumps({"trial_id": trial_id, "metrics": metrics}).encode())
-
-
 class RememberFinished(Reporter):
-    """Records the run's last report in FinishedRuns once it has reached its end."""
+    """Records the run's last report in the study folder's finished/ once it has reached its
+    end, so that a search proposing the same configuration and seed again is answered
+    without recomputing."""
 
-    def __init__(self, finished: FinishedRuns, config: RunConfig, context: dict):
-        self.finished, self.config, self.context, self.last = finished, config, context, {}
+    def __init__(self, folder: StudyFolder, config: RunConfig, context: dict):
+        self.folder, self.config, self.context, self.last = folder, config, context, {}
 
     def log(self, report: Report) -> None:
         self.last = {**report.metrics(), **self.context}
 
     def close(self, progress) -> None:
-        self.finished.put(self.config, tune.get_context().get_trial_id(), self.last)
+        self.folder.put_finished(self.config, tune.get_context().get_trial_id(), self.last)
 
 
 def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str | None,
                   download: bool) -> None:
     started = time.perf_counter()
     config = trial_config(study, params)
-    finished = FinishedRuns(study_path)
-    if (earlier := finished.get(config)) is not None:  # same configuration and seed: done
+    folder = StudyFolder(study_path)
+    if (earlier := folder.finished(config)) is not None:  # same configuration and seed: done
         tune.report({**earlier["metrics"], "duplicate_of": earlier["trial_id"]})
         return
-    sampled = config  # the key of FinishedRuns: the config before the node resolves it
+    sampled = config  # the key of finished/: the config before the node resolves it
     config = config.replace(device=trial_device(config.device))
     if config.device.startswith("cuda") and config.gpu_memory_fraction is None:
         # the trial's share of the GPU (0.25 when four trials share one) caps its memory
@@ -182,14 +157,18 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
     data = load_dataset(config.dataset, data_dir, download=download)
     resume = None
     if checkpoint := tune.get_checkpoint():
-        with checkpoint.as_directory() as folder:
-            resume = torch.load(Path(folder) / STATE_FILE, weights_only=False)
+        with checkpoint.as_directory() as saved:
+            resume = torch.load(Path(saved) / STATE_FILE, weights_only=False)
     run = Distillation(config, data)
     context = {"seed": config.seed, "device": config.device, "precision": run.config.precision,
                "node_id": ray.get_runtime_context().get_node_id(),
                "device_name": device_name(run.device),
                "memory_cap_gb": memory_cap_gb(run.device, config.gpu_memory_fraction)}
-    run_to_end(run, [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
-                     TuneReport(data, context), RememberFinished(finished, sampled, context)],
-               checkpoint_every=study.checkpoint_every, resume=resume,
-               setup_seconds=time.perf_counter() - started)
+    try:
+        run_to_end(run, [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
+                         TuneReport(data, context), RememberFinished(folder, sampled, context)],
+                   checkpoint_every=study.checkpoint_every, resume=resume,
+                   setup_seconds=time.perf_counter() - started)
+    except Diverged as exc:  # a result of its settings: no retry, no accuracy
+        tune.report({"iteration": exc.iteration, DIVERGED: str(exc), **context,
+                     **{metric: math.nan for metric in study.objective_names}})

@@ -1,0 +1,2 @@
+"""The science core: plain PyTorch (data, models, the gradient-matching loop, evaluation);
+never imports Ray or Optuna (tests/test_core.py checks)."""

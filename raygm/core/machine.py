@@ -1,0 +1,35 @@
+"""The machine a run is on, as every measurement and study cost states it: the CPU model and
+the bf16 instructions it has (what precision=auto reads)."""
+from __future__ import annotations
+
+import os
+import platform
+
+
+def cpuinfo(key: str) -> str:
+    """The first `key` line of /proc/cpuinfo ('' where there is none, e.g. not Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f
+                         if line.split(":", 1)[0].strip() == key), "")
+    except OSError:
+        return ""
+
+
+# CPU flags (/proc/cpuinfo) of instructions that multiply bf16 natively, as cpu_description
+# names them
+NATIVE_BF16 = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX-512 BF16"}
+
+
+def native_bf16() -> list[str]:
+    """The bf16 instructions of this CPU (NATIVE_BF16's names; none: bf16 is emulated)."""
+    flags = set(cpuinfo("flags").split())
+    return [name for flag, name in NATIVE_BF16.items() if flag in flags]
+
+
+def cpu_description() -> str:
+    """CPU model, its native bf16 instructions (what precision=auto reads) and its CPU
+    count: the machine every measurement and study cost is stated for."""
+    model = cpuinfo("model name") or platform.processor() or "unknown CPU"
+    bf16 = " and ".join(native_bf16()) or "no native bf16"
+    return f"{model} ({bf16}), {os.cpu_count()} CPUs"

@@ -1,0 +1,156 @@
+"""What a study is doing: its trials' table (status, settings, progress, accuracies), the
+driver's live view (LiveStatus), a search's best trials."""
+from __future__ import annotations
+
+import math
+import time
+
+import optuna
+from ray import tune
+
+from ..core.config import RunConfig
+from ..core.eval_protocol import superseded
+from ..core.records import DIVERGED
+from .store import StudyFolder, existing
+from .trial import trial_config
+
+
+def trial_table(path: str) -> list[dict]:
+    """One row per trial: status, what the study varies, progress, latest accuracy."""
+    folder = StudyFolder(path)
+    if not folder.has_experiment() and folder.claimed():
+        raise FileNotFoundError(f"{folder.path}: launched, but Ray Tune has not yet written "
+                                "its first snapshot; if the launch has stopped, `raygm study "
+                                "resume` starts it")
+    folder = existing(path)
+    study = folder.study()
+    try:
+        analysis = tune.ExperimentAnalysis(folder.path)
+    except ValueError:  # Ray Tune writes its first snapshot a moment after the study starts
+        raise FileNotFoundError(f"{folder.path}: no experiment state yet; the study has just "
+                                "started, try again in a few seconds") from None
+    live = folder.status().get("trials", {})
+    evaluations = {}
+    for e in folder.evaluations():
+        evaluations.setdefault(e["trial_id"], []).append(e)
+    rows = []
+    for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
+        reports = analysis.trial_dataframes.get(trial.trial_id)
+        result = {} if reports is None or reports.empty else reports.iloc[-1].to_dict()
+        config = trial_config(study, trial.config)
+        # a finished trial's status is in Tune's snapshot; a running one only in status.json
+        seen = live.get(trial.trial_id, {})
+        status = trial_status(trial, result) if trial.status in ("TERMINATED", "ERROR") \
+            else seen.get("status", trial.status)
+        if status == "RUNNING":  # its result files lag behind the driver
+            result["iteration"] = seen.get("iteration", result.get("iteration"))
+        row = {"trial": trial.trial_id, "status": status,
+               **{k: getattr(config, k) for k in study.factors}, "seed": config.seed,
+               **{k: result.get(k) for k in ("iteration", *study.objective_names)},
+               "failures": trial.num_failures}
+        row.update({k: v for k, v in protocol_accuracies(
+            evaluations.get(trial.trial_id, []), config).items()
+            if k.endswith("_acc_mean")})
+        row["error"] = error_message(trial)[:100]
+        rows.append(row)
+    return rows
+
+
+class LiveStatus(tune.Callback):
+    """The driver's own view of its trials, written to the study folder as status.json
+    (at most once a second, and at every start and end): Ray Tune's experiment snapshot
+    records running trials as PENDING, so `raygm study status` reads this instead."""
+
+    def __init__(self, folder: StudyFolder):
+        self.folder, self.trials, self.written = folder, {}, 0.0
+
+    def __setstate__(self, state: dict) -> None:
+        # Ray Tune pickles its callbacks into tuner.pkl; raygm before store.py kept a path
+        if "path" in state:
+            state = {**state, "folder": StudyFolder(state["path"])}
+            del state["path"]
+        self.__dict__.update(state)
+
+    def _set(self, trial, status: str, iteration=None, now: bool = True) -> None:
+        entry = self.trials.setdefault(trial.trial_id, {})
+        entry["status"] = status
+        if iteration is not None:
+            entry["iteration"] = int(iteration)
+        if now or time.time() - self.written > 1:
+            self.written = time.time()
+            self.folder.write_status({"updated": self.written, "trials": self.trials})
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self._set(trial, "RUNNING")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self._set(trial, "RUNNING", result.get("iteration"), now=False)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self._set(trial, "PENDING")  # a failed worker; retried from its checkpoint
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._set(trial, "TERMINATED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._set(trial, "ERROR")
+
+
+def protocol_accuracies(evaluations: list[dict], config: RunConfig) -> dict[str, float]:
+    """A trial's re-evaluated accuracy per protocol (records.protocol_columns) on its first
+    evaluation architecture (that of its own acc_mean): of the evaluations with the
+    augmentation the protocol chooses today (an evaluation made before a correction of DC's
+    rules is superseded), the longest training, then the most networks."""
+    arch = config.eval_architectures[0]
+    found = {}
+    for e in sorted(evaluations, key=lambda e: (e["epochs"], e["networks"])):
+        if e["arch"] == arch and not superseded({**config.to_dict(), **e}):
+            found.update({f"{e['protocol']}_acc_mean": e["acc_mean"],
+                          f"{e['protocol']}_acc_std": e["acc_std"]})
+    return found
+
+
+def trial_status(trial, last: dict) -> str:
+    """Ray Tune's status of a trial, or DIVERGED: ended by its own divergence (last: its
+    last report)."""
+    diverged = isinstance(last.get(DIVERGED), str)  # Tune's tables hold NaN where unreported
+    return "DIVERGED" if trial.status == "TERMINATED" and diverged else trial.status
+
+
+def error_message(trial) -> str:
+    """Why an errored trial stopped: the last line of its traceback (the exception itself);
+    '' for trials that did not end in an error (a retried failure shows in num_failures)."""
+    if trial.status != "ERROR":
+        return ""
+    error = trial.get_error()
+    lines = [line for line in str(error or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def pareto_front(path: str) -> list[dict]:
+    """Optuna's best trials (the Pareto front with two objectives) of a search."""
+    folder = existing(path)
+    study = folder.study()
+    if study.kind != "search":
+        return []
+    optuna_study = optuna.load_study(study_name=study.name,
+                                     storage=folder.optuna_storage(folder.launch_info()))
+    return [{"number": t.number, "values": t.values, "params": t.params}
+            for t in optuna_study.best_trials]
+
+
+def format_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(no trials)"
+
+    def cell(v):
+        if isinstance(v, float):
+            return "" if math.isnan(v) else f"{v:.4g}"
+        return "" if v is None else str(v)
+
+    keys = list(rows[0])
+    cells = [[cell(r.get(k)) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
