@@ -1,6 +1,7 @@
 """The bad-input battery: each mistake a user can make in distill flags, study files, data
 folders and study folders stops with a message naming the field (or file, or key) and the
 allowed values, before anything is written. No Ray is started: every check here comes first."""
+import json
 import shutil
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 import yaml
 
 from raygm.cli import main
+from raygm.studies.store import LaunchError
 
 from conftest import write_idx, write_tiny_mnist
 
@@ -459,3 +461,25 @@ def test_folders_that_are_not_studies(argv, named, tmp_path, capsys):
     argv = [a.format(folder=folder, nothing=tmp_path / "nothing") for a in argv]
     message = refused(argv, capsys)
     assert named in message and "Traceback" not in message
+
+
+def test_an_address_where_no_ray_cluster_answers(data, tmp_path, capsys):
+    """ray.init would wait minutes there; the launch says so at once and writes nothing."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(STUDY))
+    message = refused(["study", "launch", str(path), "--storage", str(tmp_path / "studies"),
+                       "--data-dir", data, "--no-download", "--address", "127.0.0.1:1"], capsys)
+    assert "--address 127.0.0.1:1: no Ray cluster answers there" in message
+    assert not (tmp_path / "studies").exists()
+
+
+def test_status_of_a_search_whose_optuna_database_is_broken(tmp_path, capsys):
+    folder = fake_study_folder(tmp_path, "name: a\nfixed: {iterations: 2, eval_at: [2]}\n"
+                                         "search: {lr_img: {loguniform: [0.01, 1.0]}}\n"
+                                         "trials: 2\n")
+    (folder / "launch.json").write_text(json.dumps(
+        {"storage": str(tmp_path / "studies"), "data_dir": "/d", "resources": {"cpu": 1}}))
+    (folder / "optuna.db").write_bytes(b"not a database at all" * 100)
+    from raygm.studies import status
+    with pytest.raises(LaunchError, match="Optuna storage sqlite:///.*optuna.db cannot be read"):
+        status.pareto_front(str(folder))

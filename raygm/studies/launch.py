@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -155,12 +156,21 @@ def connect(address: str | None) -> None:
     """No address: a Ray started in this process (or the cluster of a Ray Job, which sets
     RAY_ADDRESS); 'auto' or 'ray://host:port': an existing cluster."""
     if not ray.is_initialized():
-        try:
-            ray.init(address=address)
-        except ConnectionError as exc:
-            raise LaunchError(f"--address {address}: no Ray cluster answers there ({exc}); "
-                              "allowed: the address of a running cluster (ray start --head), "
-                              "auto, or none for a local Ray") from None
+        check_reachable(address)
+        ray.init(address=address)
+
+
+def check_reachable(address: str | None) -> None:
+    """A host:port address answers (ray.init waits minutes on one that does not)."""
+    if address in (None, "auto"):
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except (OSError, ValueError) as exc:
+        raise LaunchError(f"--address {address}: no Ray cluster answers there ({exc}); "
+                          "allowed: host:port or ray://host:port of a running cluster (ray "
+                          "start --head), auto, or none for a local Ray") from None
 
 
 def launch(study_file: str, storage: str | None = None, address: str | None = None,

@@ -11,7 +11,7 @@ from ray import tune
 from ..core.config import RunConfig
 from ..core.eval_protocol import superseded
 from ..core.records import DIVERGED
-from .store import StudyFolder, existing
+from .store import LaunchError, StudyFolder, existing
 from .trial import trial_config
 
 
@@ -133,8 +133,13 @@ def pareto_front(path: str) -> list[dict]:
     study = folder.study()
     if study.kind != "search":
         return []
-    optuna_study = optuna.load_study(study_name=study.name,
-                                     storage=folder.optuna_storage(folder.launch_info()))
+    storage = folder.optuna_storage(folder.launch_info())
+    try:
+        optuna_study = optuna.load_study(study_name=study.name, storage=storage)
+    except Exception as exc:  # SQLAlchemy's and Optuna's errors for a broken database vary
+        raise LaunchError(f"the study's Optuna storage {storage} cannot be read "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0]}); allowed: the "
+                          "database the search wrote") from None
     return [{"number": t.number, "values": t.values, "params": t.params}
             for t in optuna_study.best_trials]
 
