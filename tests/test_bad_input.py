@@ -483,3 +483,13 @@ def test_status_of_a_search_whose_optuna_database_is_broken(tmp_path, capsys):
     from raygm.studies import status
     with pytest.raises(LaunchError, match="Optuna storage sqlite:///.*optuna.db cannot be read"):
         status.pareto_front(str(folder))
+
+
+def test_status_of_a_study_launched_but_not_yet_started(tmp_path, capsys):
+    """The launch has taken the folder (its marker, study.yaml, launch.json) but Ray Tune has
+    written nothing yet, or the launch was killed then: status says what to do."""
+    folder = tmp_path / "studies" / "early"
+    folder.mkdir(parents=True)
+    (folder / ".raygm").write_text("raygm study folder")
+    message = refused(["study", "status", str(folder)], capsys)
+    assert "has not yet written its first snapshot" in message and "resume" in message

@@ -332,6 +332,25 @@ def test_a_study_stopped_before_its_first_snapshot_resumes(local_ray, tmp_path, 
     assert [r["status"] for r in status.trial_table(folder.path)] == ["TERMINATED"]
 
 
+@pytest.mark.parametrize("changes, says", [
+    ({"resources": {"cpu": 3}}, "resources.cpu = 3 is more than any node"),
+    ({"fixed": {**TINY, "device": "cuda"}, "resources": {"cpu": 1}},
+     "device is cuda but the cluster has no GPU")])
+def test_trials_the_cluster_could_never_run_are_refused_before_they_wait(changes, says,
+                                                                         tmp_path, data_dir):
+    """On a 2-CPU cluster without GPUs: a 3-CPU trial or a cuda one would wait forever (or fail
+    in its worker): refused, and nothing is written."""
+    ray.shutdown()
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False)
+    try:
+        with pytest.raises(LaunchError, match=says):
+            launch.launch(write_study(tmp_path, grid={"init": ["noise"]}, **changes),
+                          storage=str(tmp_path / "out"), data_dir=data_dir)
+    finally:
+        ray.shutdown()
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.fixture
 def no_local_ray():
     """The tests below start their own Ray (a multi-node cluster, a driver process)."""

@@ -146,3 +146,25 @@ def test_an_exported_results_folder_is_evaluated_in_place(study, tmp_path):
 
 def trials_of(folder):
     return pd.read_parquet(folder / "trials.parquet")
+
+
+def test_trials_whose_synthetic_sets_are_gone_are_named(study, tmp_path, capsys):
+    """A copy of the study (moved: its folder travels) with one trial's checkpoints deleted:
+    evaluate refuses by name before any network trains, or with skip_missing says which it
+    skipped and evaluates the others."""
+    import shutil
+
+    copy = tmp_path / "confirm"
+    shutil.copytree(study, copy)
+    trials = pd.read_parquet(study / "results" / "trials.parquet")
+    gone = trials.trial_id.iloc[0]
+    [folder] = [p for p in copy.iterdir() if gone in p.name and p.is_dir()]
+    for checkpoint in folder.glob("checkpoint_*"):
+        shutil.rmtree(checkpoint)
+    with pytest.raises(LaunchError, match=f"1 chosen trial.*no saved synthetic set.*{gone}"
+                                          ".*--skip-missing"):
+        evaluate_study(str(copy), "all", ("MLP",), models=1, protocol="study")
+    records = evaluate_study(str(copy), "all", ("MLP",), models=1, protocol="study",
+                             skip_missing=True)
+    assert f"skipped (no saved synthetic set): {gone}" in capsys.readouterr().out
+    assert sorted(r["trial_id"] for r in records) == sorted(set(trials.trial_id) - {gone})
