@@ -493,3 +493,21 @@ def test_status_of_a_study_launched_but_not_yet_started(tmp_path, capsys):
     (folder / ".raygm").write_text("raygm study folder")
     message = refused(["study", "status", str(folder)], capsys)
     assert "has not yet written its first snapshot" in message and "resume" in message
+
+
+def test_storage_this_user_cannot_write(data, tmp_path, capsys, monkeypatch):
+    """A read-only --storage (as root every folder is writable, so the permission check is
+    what is made to fail here)."""
+    import os
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(STUDY))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(locked)
+                        else real_access(p, mode))
+    message = refused(["study", "launch", str(path), "--storage", str(locked / "studies"),
+                       "--data-dir", data, "--no-download"], capsys)
+    assert f"--storage {locked / 'studies'}: {locked} is not writable by this user" in message
+    assert list(locked.iterdir()) == []
