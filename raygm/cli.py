@@ -196,7 +196,8 @@ def cmd_study(args: argparse.Namespace) -> None:
                   "ago; if it has stopped, `raygm study resume` continues the study)")
         front = status.pareto_front(args.path)
         if front:
-            print("\nOptuna best trials (the Pareto front with two objectives):")
+            print("\nOptuna's best trials (the Pareto front of the two objectives):"
+                  if len(front[0]["values"]) == 2 else "\nOptuna's best trial:")
             print(status.format_table(front))
         return
     if args.action == "launch":

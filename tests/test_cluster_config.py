@@ -1,5 +1,6 @@
 """cluster.yaml against the cluster-launcher schema that ships with the installed Ray."""
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -38,3 +39,11 @@ def test_head_and_autoscaling_gpu_workers_that_install_raygm(cluster):
     assert gpu["node_config"]["InstanceType"].startswith(("g", "p"))  # AWS GPU families
     assert any("pip install" in c and "raygm" in c for c in cluster["setup_commands"])
     assert any("--dashboard-host=0.0.0.0" in c for c in cluster["head_start_ray_commands"])
+
+
+def test_the_metrics_port_leaves_the_dashboards_ports_free(cluster):
+    """Every node exports Ray's metrics on one port that is neither Ray's (6379, the
+    dashboard's 8265) nor optuna-dashboard's default (8080)."""
+    commands = cluster["head_start_ray_commands"] + cluster["worker_start_ray_commands"]
+    ports = {int(p) for c in commands for p in re.findall(r"--metrics-export-port=(\d+)", c)}
+    assert len(ports) == 1 and not ports & {6379, 8265, 8080}

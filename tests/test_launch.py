@@ -16,6 +16,7 @@ import yaml
 from ray import tune
 from ray.cluster_utils import Cluster
 
+from raygm.cli import main
 from raygm.studies import launch, status
 from raygm.studies.store import LaunchError, LaunchInfo, StudyFolder
 from raygm.core import records
@@ -115,7 +116,8 @@ def test_grid_study_runs_fractional_gpu_trials_four_at_a_time(local_ray, tmp_pat
                       storage=str(tmp_path / "out"), data_dir=data_dir)
 
 
-def test_search_keeps_the_optuna_study_and_averages_repeats(local_ray, tmp_path, data_dir):
+def test_search_keeps_the_optuna_study_and_averages_repeats(local_ray, tmp_path, data_dir,
+                                                            capsys):
     path = write_study(tmp_path, name="search",
                        search={"lr_img": {"loguniform": [0.01, 1.0]},
                                "init": {"choice": ["noise", "real"]}},
@@ -133,6 +135,10 @@ def test_search_keeps_the_optuna_study_and_averages_repeats(local_ray, tmp_path,
     for t in complete:  # Optuna sees the mean over the two seeds of each configuration
         accs = by_params[(t.params["lr_img"], t.params["init"])]
         assert len(accs) == 2 and t.value == pytest.approx(sum(accs) / 2)
+    capsys.readouterr()
+    main(["study", "status", results.experiment_path])  # one objective: its best trial
+    shown = capsys.readouterr().out
+    assert "Optuna's best trial:" in shown and "Pareto" not in shown
 
 
 def test_search_over_model_with_a_conditional_weight(local_ray, tmp_path, data_dir):

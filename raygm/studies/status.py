@@ -128,7 +128,7 @@ def error_message(trial) -> str:
 
 
 def pareto_front(path: str) -> list[dict]:
-    """Optuna's best trials (the Pareto front with two objectives) of a search."""
+    """Optuna's best trials of a search: its best, or the Pareto front of two objectives."""
     folder = existing(path)
     study = folder.study()
     if study.kind != "search":
