@@ -126,6 +126,7 @@ def test_search_keeps_the_optuna_study_and_averages_repeats(local_ray, tmp_path,
     assert not results.errors and len(results) == 4
     storage = f"sqlite:///{tmp_path / 'out' / 'search' / 'optuna.db'}"
     study = optuna.load_study(study_name="search", storage=storage)
+    assert study.metric_names == ["acc_mean"]  # optuna-dashboard shows the metric's name
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 2
     by_params = {}

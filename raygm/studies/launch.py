@@ -63,6 +63,9 @@ def search_algorithm(study: Study, optuna_storage: str):
                           "postgresql://user@host/db") from None
     searcher = Search(space=SearchSpace(study), metric=study.metric, mode=study.mode,
                       sampler=sampler, study_name=study.name, storage=storage)
+    # the searcher has created the Optuna study: name its values (optuna-dashboard's axes)
+    optuna.load_study(study_name=study.name, storage=storage).set_metric_names(
+        study.objective_names)
     return Repeater(searcher, repeat=study.repeats) if study.repeats > 1 else searcher
 
 
