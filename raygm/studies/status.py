@@ -17,11 +17,6 @@ from .trial import trial_config
 
 def trial_table(path: str) -> list[dict]:
     """One row per trial: status, what the study varies, progress, latest accuracy."""
-    folder = StudyFolder(path)
-    if not folder.has_experiment() and folder.claimed():
-        raise FileNotFoundError(f"{folder.path}: launched, but Ray Tune has not yet written "
-                                "its first snapshot; if the launch has stopped, `raygm study "
-                                "resume` starts it")
     folder = existing(path)
     study = folder.study()
     try:

@@ -208,17 +208,12 @@ class StudyFolder:
         """The per-network evaluation files (paths on the folder's file system)."""
         return network_files(self.path)
 
-    def networks(self) -> list[dict]:
-        """One record per evaluated network (the keys of NETWORK_KEY, iteration, acc,
-        seconds)."""
-        return read_networks(self.path)
-
     def put_network(self, record: dict) -> None:
         put_network(self.path, record)
 
     def evaluations(self) -> list[dict]:
         """Every re-evaluation the folder holds, its networks grouped."""
-        return group_networks(self.networks())
+        return group_networks(read_networks(self.path))
 
     # the export target
     def results(self) -> str:
@@ -244,6 +239,7 @@ def network_files(folder: str) -> list[str]:
 
 
 def read_networks(folder: str) -> list[dict]:
+    """One record per evaluated network (the keys of NETWORK_KEY, iteration, acc, seconds)."""
     fs, _ = filesystem(folder)
     records = []
     for file in network_files(folder):
@@ -280,6 +276,10 @@ def group_networks(networks: list[dict]) -> list[dict]:
 def existing(path: str) -> StudyFolder:
     """The study folder at PATH, which must hold a launched study."""
     folder = StudyFolder(path)
-    if not folder.has_experiment():
-        raise FileNotFoundError(f"{folder.path} holds no Ray Tune study (no experiment state)")
-    return folder
+    if folder.has_experiment():
+        return folder
+    if folder.claimed():
+        raise FileNotFoundError(f"{folder.path}: launched, but Ray Tune has not yet written "
+                                "its first snapshot; if the launch has stopped, `raygm study "
+                                "resume` starts it")
+    raise FileNotFoundError(f"{folder.path} holds no Ray Tune study (no experiment state)")
