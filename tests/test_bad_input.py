@@ -214,6 +214,9 @@ STUDIES = [  # (study, --set overrides, the key the message names)
     (study(max_concurrent=-1), [], "'max_concurrent'"),
     (study(checkpoint_every=0), [], "'checkpoint_every'"),
     (study(max_failures=-1), [], "'max_failures'"),
+    (study(max_trial_seconds=-1), [],
+     "'max_trial_seconds' = -1 is invalid; allowed: a number of seconds"),
+    (study(max_trial_seconds="1h"), [], "'max_trial_seconds' = '1h'"),
     (study(sampler_seed="x"), [], "'sampler_seed'"),
     (study(sampler="tpe"), [], "'sampler'"),  # a grid samples nothing
     (study(grid=None, search={"lr_img": {"loguniform": [0.1, 1]}}, sampler="cmaes"), [],

@@ -288,29 +288,39 @@ def test_trial_whose_worker_dies_resumes_to_the_uninterrupted_result(local_ray, 
 
 
 def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_dir):
-    """A search whose trial diverges (lr_img 1e30): the trial ends DIVERGED in the status
-    table and trials.parquet, with no accuracy, and Optuna records it as pruned (TPE counts
-    its settings among the worst); the other trial is untouched."""
+    """A search whose trial diverges (lr_img 1e30) and one that outlasts max_trial_seconds
+    (20000 iterations, stopped by Ray Tune at 8 s): they end DIVERGED and OVER_TIME in the
+    status table and trials.parquet (the diverged one with no accuracy, the slow one with its
+    iteration-0 evaluation's, which is not its result), and Optuna records both as pruned
+    (TPE counts their settings among the worst); the other trial is untouched."""
     reports = Reports()
-    fixed = {**TINY, "iterations": 4, "eval_at": [0, 4]}
-    path = write_study(tmp_path, name="diverge", fixed=fixed, trials=2, sampler="random",
-                       search={"lr_img": {"choice": [0.1, 1.0e30]}}, max_concurrent=1,
-                       sampler_seed=0)
+    fixed = {k: v for k, v in TINY.items() if k not in ("iterations", "eval_at")}
+    # seed 33: Optuna's RandomSampler proposes these three of the four combinations first
+    path = write_study(tmp_path, name="diverge", fixed=fixed, trials=3, sampler="random",
+                       search={"iterations": {"choice": [4, 20000]},
+                               "lr_img": {"choice": [0.1, 1.0e30]}},
+                       max_concurrent=1, sampler_seed=33, max_trial_seconds=8)
     results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
                             callbacks=[reports])
     assert not results.errors
     assert_reports_exported(results.experiment_path, reports.results)
-    table = {row["lr_img"]: row for row in status.trial_table(results.experiment_path)}
-    assert table[1.0e30]["status"] == "DIVERGED" and table[0.1]["status"] == "TERMINATED"
+    table = {(row["lr_img"], row["iterations"]): row
+             for row in status.trial_table(results.experiment_path)}
+    assert {k: row["status"] for k, row in table.items()} == {
+        (0.1, 4): "TERMINATED", (1.0e30, 4): "DIVERGED", (0.1, 20000): "OVER_TIME"}
+    assert 1 < table[0.1, 20000]["iteration"] < 20000
     trials = pd.read_parquet(Path(results.experiment_path) / "results" / "trials.parquet")
-    diverged = trials.set_index("lr_img").loc[1.0e30]
+    trials = trials.set_index(["lr_img", "iterations"])
+    diverged, slow = trials.loc[(1.0e30, 4)], trials.loc[(0.1, 20000)]
     assert diverged.status == "DIVERGED" and pd.isna(diverged.acc_mean)
     assert "diverged at iteration" in diverged.diverged and "lr_img=1e+30" in diverged.diverged
+    assert slow.status == "OVER_TIME" and 1 < slow.iterations_done < 20000
     storage = f"sqlite:///{tmp_path / 'out' / 'diverge' / 'optuna.db'}"
-    states = {t.params["lr_img"]: t.state
+    states = {(t.params["lr_img"], t.params["iterations"]): t.state
               for t in optuna.load_study(study_name="diverge", storage=storage).trials}
-    assert states == {1.0e30: optuna.trial.TrialState.PRUNED,
-                      0.1: optuna.trial.TrialState.COMPLETE}
+    pruned = optuna.trial.TrialState.PRUNED
+    assert states == {(1.0e30, 4): pruned, (0.1, 20000): pruned,
+                      (0.1, 4): optuna.trial.TrialState.COMPLETE}
 
 
 def test_a_search_with_an_optuna_storage_that_is_no_url_leaves_nothing(local_ray, tmp_path,

@@ -142,7 +142,7 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
         confirmed = protocol_accuracies(mine, configs[trial.trial_id])
         trial_rows.append({
             **base, **{k: nan_to_none(last.get(k)) for k in trial_columns}, **confirmed,
-            "status": trial_status(trial, last), "error": error_message(trial) or None,
+            "status": trial_status(trial, last, study), "error": error_message(trial) or None,
             "failures": trial.num_failures, "iterations_done": int(last.get("iteration", 0)),
             "trial_dir": posixpath.relpath(trial.path, out),
             "synthetic_path": copy_into(fs, synthetic, out,

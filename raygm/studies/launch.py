@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import socket
 import sys
@@ -19,8 +20,7 @@ from ..core.data import load_dataset, resolve_data_dir
 from ..core.distill import check_fits
 from ..core.files import absolute
 from ..core.machine import cpu_description
-from ..core.records import DIVERGED
-from .status import LiveStatus
+from .status import LiveStatus, over_time
 from .store import LaunchError, LaunchInfo, StudyFolder, existing
 from .study_file import SAMPLERS, Study, StudyError, apply_overrides, load_study, read_raw
 from .trial import SearchSpace, distill_trial, param_space
@@ -38,13 +38,28 @@ def adopt_moved_modules() -> None:
 
 
 class Search(OptunaSearch):
-    """Ray Tune's OptunaSearch, telling Optuna that a diverged trial was pruned (its NaN
-    accuracy would be refused, leaving the trial RUNNING in optuna.db): TPE then counts its
-    settings among the worst."""
+    """Ray Tune's OptunaSearch, telling Optuna that a trial which ended without its result (it
+    diverged, or was stopped at max_trial_seconds) was pruned: a NaN accuracy would be
+    refused, leaving the trial RUNNING in optuna.db, and an earlier evaluation's accuracy is
+    not the trial's. TPE then counts its settings among the worst, and so learns to avoid
+    settings too slow for the study's limit."""
+
+    def __init__(self, study: Study, **options):
+        super().__init__(**options)
+        self.study, self.suggested = study, {}  # saved with the searcher's state
+
+    def suggest(self, trial_id: str) -> dict | None:
+        params = super().suggest(trial_id)
+        if isinstance(params, dict):
+            self.suggested[trial_id] = params
+        return params
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
-        if result and result.get(DIVERGED):
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        params = self.suggested.pop(trial_id, {})
+        if result and (not all(math.isfinite(result.get(m, math.nan)) for m in metrics)
+                       or over_time(self.study, params, result)):
             result = None  # no value and no error: Optuna's PRUNED
         super().on_trial_complete(trial_id, result, error)
 
@@ -61,7 +76,7 @@ def search_algorithm(study: Study, optuna_storage: str):
         raise LaunchError(f"--optuna-storage {optuna_storage}: {type(exc).__name__}: {exc}; "
                           "allowed: a database URL such as sqlite:///path/optuna.db or "
                           "postgresql://user@host/db") from None
-    searcher = Search(space=SearchSpace(study), metric=study.metric, mode=study.mode,
+    searcher = Search(study, space=SearchSpace(study), metric=study.metric, mode=study.mode,
                       sampler=sampler, study_name=study.name, storage=storage)
     # the searcher has created the Optuna study: name its values (optuna-dashboard's axes)
     optuna.load_study(study_name=study.name, storage=storage).set_metric_names(
@@ -225,6 +240,8 @@ def new_tuner(study: Study, folder: StudyFolder, info: LaunchInfo,
             max_concurrent_trials=study.max_concurrent or None),
         run_config=tune.RunConfig(
             name=folder.name, storage_path=folder.storage,
+            # Tune's own per-trial stop: a trial past the limit ends unevaluated (OVER_TIME)
+            stop={"time_total_s": study.max_trial_seconds} if study.max_trial_seconds else None,
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
             callbacks=[LiveStatus(folder), *(callbacks or [])],

@@ -12,6 +12,7 @@ from ..core.config import RunConfig
 from ..core.eval_protocol import superseded
 from ..core.records import DIVERGED
 from .store import LaunchError, StudyFolder, existing
+from .study_file import Study
 from .trial import trial_config
 
 
@@ -35,7 +36,7 @@ def trial_table(path: str) -> list[dict]:
         config = trial_config(study, trial.config)
         # a finished trial's status is in Tune's snapshot; a running one only in status.json
         seen = live.get(trial.trial_id, {})
-        status = trial_status(trial, result) if trial.status in ("TERMINATED", "ERROR") \
+        status = trial_status(trial, result, study) if trial.status in ("TERMINATED", "ERROR") \
             else seen.get("status", trial.status)
         if status == "RUNNING":  # its result files lag behind the driver
             result["iteration"] = seen.get("iteration", result.get("iteration"))
@@ -105,11 +106,22 @@ def protocol_accuracies(evaluations: list[dict], config: RunConfig) -> dict[str,
     return found
 
 
-def trial_status(trial, last: dict) -> str:
-    """Ray Tune's status of a trial, or DIVERGED: ended by its own divergence (last: its
-    last report)."""
-    diverged = isinstance(last.get(DIVERGED), str)  # Tune's tables hold NaN where unreported
-    return "DIVERGED" if trial.status == "TERMINATED" and diverged else trial.status
+def trial_status(trial, last: dict, study: Study) -> str:
+    """Ray Tune's status of a trial; DIVERGED: ended by its own divergence; OVER_TIME:
+    stopped by Tune at the study's max_trial_seconds (last: its last report)."""
+    if trial.status != "TERMINATED":
+        return trial.status
+    if isinstance(last.get(DIVERGED), str):  # Tune's tables hold NaN where unreported
+        return "DIVERGED"
+    return "OVER_TIME" if over_time(study, trial.config, last) else trial.status
+
+
+def over_time(study: Study, params: dict, last: dict) -> bool:
+    """Stopped at max_trial_seconds before its last iteration: its accuracy, if any, is an
+    earlier evaluation's, not the trial's result."""
+    limit = study.max_trial_seconds
+    return bool(limit) and last.get("time_total_s", 0) >= limit and \
+        last.get("iteration", 0) < trial_config(study, params).iterations
 
 
 def error_message(trial) -> str:
