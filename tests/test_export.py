@@ -101,6 +101,7 @@ def test_parquet_files_hold_the_documented_columns_and_types(study):
     assert synthetic["iteration"] == 4 and synthetic["images"].shape == (10, 1, 28, 28)
     meta = json.loads((out / "study.json").read_text())
     assert meta["kind"] == "grid" and meta["factors"] == ["device"]
+    assert meta["fixed"]["iterations"] == 4 and "device" not in meta["fixed"]
 
 
 def contents(folder: Path) -> dict:

@@ -287,7 +287,7 @@ def test_trial_whose_worker_dies_resumes_to_the_uninterrupted_result(local_ray, 
     assert torch.equal(resumed, run.images.detach())
 
 
-def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_dir):
+def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_dir, capsys):
     """A search whose trial diverges (lr_img 1e30) and one that outlasts max_trial_seconds
     (20000 iterations, stopped by Ray Tune at 8 s): they end DIVERGED and OVER_TIME in the
     status table and trials.parquet (the diverged one with no accuracy, the slow one with its
@@ -321,6 +321,19 @@ def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_di
     pruned = optuna.trial.TrialState.PRUNED
     assert states == {(1.0e30, 4): pruned, (0.1, 20000): pruned,
                       (0.1, 4): optuna.trial.TrialState.COMPLETE}
+    # optuna-dashboard's link back to Ray: each Optuna trial names its Ray trial and outcome
+    attrs = {(t.params["lr_img"], t.params["iterations"]): t.user_attrs
+             for t in optuna.load_study(study_name="diverge", storage=storage).trials}
+    assert {k: (a["ray_trial_id"], a["status"], a["seed"]) for k, a in attrs.items()} == {
+        k: (row["trial"], row["status"], 0) for k, row in table.items()}
+    # the launch's own lines say how each trial ended
+    out = capsys.readouterr().out
+    for k, row in table.items():
+        assert f"{row['trial']}  finished  at iteration" in out
+    assert f"{table[1.0e30, 4]['trial']}  finished  at iteration 2/4: DIVERGED" in out
+    assert f"{table[0.1, 20000]['trial']}  finished  at iteration" in out and \
+        "OVER_TIME: stopped at max_trial_seconds 8 s" in out
+    assert "evaluated iteration 4/4: accuracy" in out
 
 
 def test_a_search_with_an_optuna_storage_that_is_no_url_leaves_nothing(local_ray, tmp_path,

@@ -156,7 +156,7 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
     write_parquet(out, EVALUATIONS, evaluation_rows,
                   arrow_schema({**head, **records.EVALUATION_COLUMNS}))
     meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
-            "sampler": study.sampler if study.search else None,
+            "fixed": study.fixed, "sampler": study.sampler if study.search else None,
             "objectives": [asdict(o) for o in study.objectives], "space": study.space(),
             "repeats": study.repeats, "confirm": study.confirm and asdict(study.confirm),
             "resources": info.resources, "machine": info.machine,

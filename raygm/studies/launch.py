@@ -20,10 +20,12 @@ from ..core.data import load_dataset, resolve_data_dir
 from ..core.distill import check_fits
 from ..core.files import absolute
 from ..core.machine import cpu_description
+from ..core.records import DIVERGED
+from .console import Console
 from .status import LiveStatus, over_time
 from .store import LaunchError, LaunchInfo, StudyFolder, existing
 from .study_file import SAMPLERS, Study, StudyError, apply_overrides, load_study, read_raw
-from .trial import SearchSpace, distill_trial, param_space
+from .trial import SearchSpace, distill_trial, named, param_space
 
 DEFAULT_STORAGE = "runs/studies"
 # Ray Tune pickles a study's callbacks and Optuna search space into its folder (tuner.pkl, the
@@ -42,7 +44,8 @@ class Search(OptunaSearch):
     diverged, or was stopped at max_trial_seconds) was pruned: a NaN accuracy would be
     refused, leaving the trial RUNNING in optuna.db, and an earlier evaluation's accuracy is
     not the trial's. TPE then counts its settings among the worst, and so learns to avoid
-    settings too slow for the study's limit."""
+    settings too slow for the study's limit. Every Optuna trial gets user attributes (shown by
+    optuna-dashboard): its Ray trial id, and once it ends its seed and raygm status."""
 
     def __init__(self, study: Study, **options):
         super().__init__(**options)
@@ -52,14 +55,26 @@ class Search(OptunaSearch):
         params = super().suggest(trial_id)
         if isinstance(params, dict):
             self.suggested[trial_id] = params
+            # optuna-dashboard's link to `raygm study status` and the trial's folder
+            self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)
         return params
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
         params = self.suggested.pop(trial_id, {})
-        if result and (not all(math.isfinite(result.get(m, math.nan)) for m in metrics)
-                       or over_time(self.study, params, result)):
+        status = "ERROR" if error else "TERMINATED"
+        if result and isinstance(result.get(DIVERGED), str):
+            status = "DIVERGED"
+        elif result and over_time(self.study, params, result):
+            status = "OVER_TIME"
+        if trial_id in self._ot_trials:  # Ray's map of its trials to Optuna's
+            ot_trial = self._ot_trials[trial_id]
+            ot_trial.set_user_attr("status", status)
+            if result and "seed" in result:
+                ot_trial.set_user_attr("seed", int(result["seed"]))
+        if result and (status != "TERMINATED" or
+                       not all(math.isfinite(result.get(m, math.nan)) for m in metrics)):
             result = None  # no value and no error: Optuna's PRUNED
         super().on_trial_complete(trial_id, result, error)
 
@@ -96,7 +111,7 @@ def scheduler(study: Study):
 def trainable(study: Study, folder: StudyFolder, info: LaunchInfo):
     fn = tune.with_parameters(distill_trial, study=study, study_path=folder.path,
                               data_dir=info.data_dir, download=info.download)
-    return tune.with_resources(fn, dict(info.resources))
+    return tune.with_resources(named(fn), dict(info.resources))
 
 
 def check_data(study: Study, data_dir: str | None, download: bool, file: str) -> None:
@@ -175,7 +190,12 @@ def connect(address: str | None) -> None:
     RAY_ADDRESS); 'auto' or 'ray://host:port': an existing cluster."""
     if not ray.is_initialized():
         check_reachable(address)
-        ray.init(address=address)
+        # the trials' own output stays in their logs (the dashboard's Logs page, `ray logs`):
+        # the launch prints Console's lines
+        context = ray.init(address=address, log_to_driver=False)
+        if context.dashboard_url:
+            print(f"raygm: Ray dashboard at http://{context.dashboard_url} (its sign-in token: "
+                  "`ray get-auth-token`); each trial is an actor named after it, with its log")
 
 
 def check_reachable(address: str | None) -> None:
@@ -244,8 +264,9 @@ def new_tuner(study: Study, folder: StudyFolder, info: LaunchInfo,
             stop={"time_total_s": study.max_trial_seconds} if study.max_trial_seconds else None,
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
-            callbacks=[LiveStatus(folder), *(callbacks or [])],
-            verbose=1),  # the status table only; every result is in the study folder
+            callbacks=[LiveStatus(folder), Console(study, folder.path, info.machine),
+                       *(callbacks or [])],
+            verbose=0),  # Console's lines instead of Tune's tables; results: the study folder
     )
 
 

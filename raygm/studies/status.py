@@ -125,11 +125,13 @@ def over_time(study: Study, params: dict, last: dict) -> bool:
 
 
 def error_message(trial) -> str:
-    """Why an errored trial stopped: the last line of its traceback (the exception itself);
-    '' for trials that did not end in an error (a retried failure shows in num_failures)."""
-    if trial.status != "ERROR":
-        return ""
-    error = trial.get_error()
+    """Why an errored trial stopped; '' for trials that did not end in an error (a retried
+    failure shows in num_failures)."""
+    return error_line(trial.get_error()) if trial.status == "ERROR" else ""
+
+
+def error_line(error) -> str:
+    """The last line of an error's traceback: the exception itself."""
     lines = [line for line in str(error or "").splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
 

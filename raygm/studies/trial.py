@@ -5,6 +5,7 @@ Reports after every iteration and at evaluation points, checkpoints the whole ru
 exactly where it stopped, and publishes live metrics to the Ray dashboard."""
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 import time
@@ -15,6 +16,7 @@ import ray
 import torch
 from ray import tune
 from ray.tune.search.repeater import TRIAL_INDEX
+from ray.tune.trainable import wrap_function
 from ray.util.metrics import Gauge
 
 from ..core.config import SCALAR_TYPES, RunConfig
@@ -65,6 +67,49 @@ class DashboardMetrics(Reporter):
         for key, gauge in self.gauges.items():
             if not math.isnan(metrics.get(key, math.nan)):
                 gauge.set(metrics[key])
+
+
+def settings_text(study: Study, config: RunConfig) -> str:
+    """The settings a study varies, as one short text (trial lines, the launch's table)."""
+    def short(v):
+        return f"{v:.3g}" if isinstance(v, float) else str(v)
+    return ", ".join(f"{k}={short(getattr(config, k))}" for k in study.factors)
+
+
+class TrialLog(Reporter):
+    """One line in the trial's own log (the Ray dashboard's Logs page of its actor) per
+    evaluation and checkpoint, naming the trial and its varied settings; they replace Ray
+    Train's line per checkpoint, which names only its folder."""
+
+    def __init__(self, trial: str, settings: str, iterations: int):
+        self.trial, self.settings, self.iterations = trial, settings, iterations
+        logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+
+    def evaluating(self, iteration: int) -> None:
+        print(f"raygm {self.trial} [{self.settings}] iteration {iteration}/{self.iterations}: "
+              "evaluating", flush=True)
+
+    def log(self, report: Report) -> None:
+        if not (report.evaluations or report.snapshot):
+            return
+        m = report.metrics()
+        parts = [f"loss {m['loss']:.4g}" if "loss" in m else "",
+                 f"accuracy {100 * m['acc_mean']:.2f} %" if report.evaluations else "",
+                 "checkpoint" if report.snapshot else ""]
+        print(f"raygm {self.trial} [{self.settings}] iteration {report.iteration}/"
+              f"{self.iterations}: " + ", ".join(p for p in parts if p), flush=True)
+
+
+def named(function) -> type:
+    """The function trainable as the class Ray Tune makes of it, whose actors carry their
+    trial's name: Ray shows an actor's repr on the dashboard's Actors page and before each
+    line of its log (Tune's own repr is the function's name, the same for every trial)."""
+    class NamedTrial(wrap_function(function)):
+        def __repr__(self) -> str:
+            return self.trial_name
+
+    NamedTrial.__name__ = NamedTrial.__qualname__ = NamedTrial._name  # the Actors page's class
+    return NamedTrial
 
 
 class TuneReport(Reporter):
@@ -164,8 +209,10 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
                "node_id": ray.get_runtime_context().get_node_id(),
                "device_name": device_name(run.device),
                "memory_cap_gb": memory_cap_gb(run.device, config.gpu_memory_fraction)}
+    name = tune.get_context().get_trial_name()
     try:
-        run_to_end(run, [DashboardMetrics(study.name, tune.get_context().get_trial_id()),
+        run_to_end(run, [TrialLog(name, settings_text(study, sampled), config.iterations),
+                         DashboardMetrics(study.name, tune.get_context().get_trial_id()),
                          TuneReport(data, context), RememberFinished(folder, sampled, context)],
                    checkpoint_every=study.checkpoint_every, resume=resume,
                    setup_seconds=time.perf_counter() - started)
