@@ -2,8 +2,10 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -486,3 +488,63 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
         assert after.read_bytes() == before
     assert StudyFolder(str(study)).launch_info().data_dir == data_dir
 
+
+
+def test_launches_on_a_running_head_leave_it_and_its_dashboard_running(tmp_path, data_dir):
+    """README's lasting dashboard: `ray start --head`, then launches with --address (and
+    RAY_AUTH_MODE=token, which makes the driver send the head's token): both studies run
+    on that one cluster, which is still up after them. Subprocesses: this module's own Ray
+    stays apart."""
+    ray_bin = Path(sys.executable).with_name("ray")
+    temp = Path(tempfile.mkdtemp(prefix="rh", dir="/tmp"))  # Ray's socket paths must be short
+    ports = free_ports(2)
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", "--block", f"--port={ports[0]}", "--num-cpus=1",
+         f"--dashboard-port={ports[1]}", f"--temp-dir={temp}", "--disable-usage-stats"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAYGM_DATA_DIR": data_dir}
+    address = f"127.0.0.1:{ports[0]}"
+    try:
+        wait_for_head(ray_bin, address, env, ports[1])
+        for name in ("first", "second"):
+            path = write_study(tmp_path, name=name, resources={"cpu": 1, "gpu": 0})
+            done = subprocess.run([sys.executable, "-m", "raygm.cli", "study", "launch", path,
+                                   "--storage", str(tmp_path / "out"), "--address", address],
+                                  env=env, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert f"raygm: Ray dashboard at http://127.0.0.1:{ports[1]}" in done.stdout
+        nodes = {pd.read_parquet(tmp_path / "out" / name / "results" / "trials.parquet")
+                 .node_id.item() for name in ("first", "second")}
+        assert len(nodes) == 1  # one cluster ran both
+        assert subprocess.run([ray_bin, "status", f"--address={address}"], env=env,
+                              capture_output=True, timeout=60).returncode == 0
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops what it started
+        head.wait(timeout=60)
+
+
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def wait_for_head(ray_bin: Path, address: str, env: dict, dashboard_port: int,
+                  seconds: float = 120) -> None:
+    """Until the head answers and its dashboard serves (which it registers for drivers)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        up = subprocess.run([ray_bin, "status", f"--address={address}"], env=env,
+                            capture_output=True, timeout=60).returncode == 0
+        try:
+            socket.create_connection(("127.0.0.1", dashboard_port), timeout=5).close()
+        except OSError:
+            up = False
+        if up:
+            return
+        assert time.monotonic() < deadline, f"no Ray head with a dashboard at {address}"
+        time.sleep(2)

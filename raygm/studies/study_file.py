@@ -103,8 +103,9 @@ class Study:
 
     @property
     def grid_points(self) -> list[dict[str, Any]]:
+        """A grid's configurations; a study of fixed settings only has one (x repeats)."""
         return [dict(zip(block, combo)) for block in self.grid
-                for combo in itertools.product(*block.values())]
+                for combo in itertools.product(*block.values())] or [{}]
 
     @property
     def objective_names(self) -> list[str]:
@@ -139,7 +140,7 @@ class Study:
     def common_architectures(self) -> tuple[str, ...]:
         """The evaluation architectures every trial evaluates on."""
         if self.kind == "grid":
-            sets = [self.run_config(p, 0).eval_architectures for p in self.grid_points or [{}]]
+            sets = [self.run_config(p, 0).eval_architectures for p in self.grid_points]
         else:
             sets = [archs or (model,) for archs in _values(self, "eval_archs")
                     for model in _values(self, "model")]
@@ -149,7 +150,7 @@ class Study:
         """Every configuration a trial can have, up to its seed (a search: every combination
         of its choices and interval ends)."""
         if self.kind == "grid":
-            points = self.grid_points or [{}]
+            points = self.grid_points
         else:
             points = list(itertools.islice(_corners(self.search), MAX_COMBINATIONS))
         return [self.run_config(p, 0) for p in points]
