@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -336,6 +337,15 @@ def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_di
     assert f"{table[0.1, 20000]['trial']}  finished  at iteration" in out and \
         "OVER_TIME: stopped at max_trial_seconds 8 s" in out
     assert "evaluated iteration 4/4: accuracy" in out
+    # live curves: Ray Tune's TensorBoard event file in each trial's folder (tensorboard
+    # --logdir STUDY), with raygm's metrics as tags
+    ok = trials.loc[(0.1, 4)]
+    trial_dir = Path(results.experiment_path) / "results" / ok.trial_dir  # as exported
+    files = list(trial_dir.glob("events.out.tfevents*"))
+    assert len(files) == 1
+    scalars = event_scalars(files[0])
+    assert len(scalars["ray/tune/loss"]) == 4 and len(scalars["ray/tune/iteration"]) == 5
+    assert scalars["ray/tune/acc_mean"][-1] == pytest.approx(ok.acc_mean)
 
 
 def test_a_search_with_an_optuna_storage_that_is_no_url_leaves_nothing(local_ray, tmp_path,
@@ -521,6 +531,21 @@ def test_launches_on_a_running_head_leave_it_and_its_dashboard_running(tmp_path,
     finally:
         os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` stops what it started
         head.wait(timeout=60)
+
+
+def event_scalars(path: Path) -> dict[str, list[float]]:
+    """A TensorBoard event file's scalars by tag (TFRecord framing: length, its CRC, the
+    Event, its CRC), read with the protobufs of tensorboardX, which Ray Tune writes with."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    data, i, scalars = path.read_bytes(), 0, {}
+    while i < len(data):
+        (length,) = struct.unpack("<Q", data[i:i + 8])
+        event = Event.FromString(data[i + 12:i + 12 + length])
+        i += 12 + length + 4
+        for value in event.summary.value:
+            scalars.setdefault(value.tag, []).append(value.simple_value)
+    return scalars
 
 
 def free_ports(n: int) -> list[int]:
