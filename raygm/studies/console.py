@@ -17,8 +17,9 @@ from .trial import settings_text, trial_config
 class Console(tune.Callback):
     """Lines: started (with the varied settings), evaluated (iteration and accuracy),
     finished (its result, DIVERGED or OVER_TIME), failed (its error's first line). Every
-    `every` seconds, if anything changed, a table of the unfinished trials: iteration of
-    the study's iterations, latest loss and accuracy, and what each does now."""
+    `every` seconds, if anything changed or a trial is evaluating, a table of the unfinished
+    trials: iteration of the study's iterations, latest loss and accuracy, and what each
+    does now."""
 
     def __init__(self, study: Study, path: str, machine: str, every: float = 120.0,
                  out=None):
@@ -67,9 +68,13 @@ class Console(tune.Callback):
         self._line(trial, f"failed    {error_line(trial.get_error())}")
 
     def on_step_end(self, iteration, trials, **info):
-        if not self.changed or time.monotonic() - self.shown < self.every:
+        if time.monotonic() - self.shown < self.every:
             return
         rows = [self._row(t) for t in trials if t.status in ("RUNNING", "PENDING", "PAUSED")]
+        # a long evaluation reports nothing until it ends: its row says how long it has run
+        if not self.changed and not any(r.get("now", "").startswith("evaluating")
+                                        for r in rows):
+            return
         done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
         self._print(f"{time.strftime('%H:%M:%S')} {done} of {self.study.num_trials} trials "
                     f"done\n" + format_table(rows))
