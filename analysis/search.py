@@ -18,6 +18,7 @@ search" and writes nothing.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -30,6 +31,9 @@ from analysis import common
 
 TARGET_QUANTILE = 0.1  # PED-ANOVA's default: importance for reaching the top 10%
 ADVISED_TOP_TRIALS = 5  # Optuna's advice for a stable PED-ANOVA
+# trials that have spent all they will: with a result, or without one (stopped at
+# max_trial_seconds, diverged, failed)
+ENDED = (common.FINISHED, "OVER_TIME", common.DIVERGED, "ERROR")
 
 
 def distribution(spec: dict):
@@ -200,23 +204,36 @@ def lambda_accuracy(results: common.Results, out: Path, metric: str) -> common.S
     return section
 
 
+def started_order(trials: pd.DataFrame) -> pd.Series:
+    """The order trials were started in: Ray Tune numbers them in their folder names
+    (`<trainable>_<trial id>_<number>_...`)."""
+    return trials.apply(lambda t: int(re.search(rf"{re.escape(t.trial_id)}_(\d+)_",
+                                                t.trial_dir).group(1)), axis=1)
+
+
 def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> common.Section:
     """Searches side by side (e.g. TPE and random sampling of one space): the best `metric`
-    found so far against the core-hours spent, trials in the order they were started (their
-    ids), each trial's cost its wall seconds x its CPUs. Optuna's own history plots against
-    trial numbers; core-hours is what a sampler is asked to save."""
+    found so far against the core-hours spent, trials in the order they were started, each
+    trial's cost its wall seconds x its CPUs. Trials that ended without a result (diverged,
+    stopped at max_trial_seconds) cost what they ran and find nothing. Optuna's own history
+    plots against trial numbers; core-hours is what a sampler is asked to save."""
     fig, ax = plt.subplots(figsize=(7, 4))
     rows = []
     for folder in folders:
         results = common.load(folder)
-        trials = results.finished.sort_values("trial_id")
+        trials = results.trials[results.trials["status"].isin(ENDED)]
+        trials = trials.iloc[started_order(trials).argsort()]
         cpus = results.study.get("resources", {}).get("cpu", 1)
         hours = (trials["wall_seconds"] * cpus).cumsum() / 3600
-        best = common.in_units(trials, metric).cummax()
+        found = trials["trial_id"].isin(results.finished["trial_id"])
+        best = common.in_units(trials, metric).where(found).cummax().ffill()
         sampler = (results.study.get("sampler") or {}).get("name", "tpe")
         label = f"{results.name} ({sampler})"
         ax.step(hours, best, where="post", label=label)
-        rows.append({"search": label, "trials": len(trials),
+        rows.append({"search": label, "trials run": len(trials),
+                     "with a result": int(found.sum()),
+                     "over time": int((trials["status"] == "OVER_TIME").sum()),
+                     "diverged": int((trials["status"] == common.DIVERGED).sum()),
                      "core-hours": float(hours.iloc[-1]) if len(trials) else 0.0,
                      f"best {common.metric_label(metric)}": float(best.iloc[-1])
                      if len(trials) else math.nan})

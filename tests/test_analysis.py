@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -72,9 +73,9 @@ def write_results(root, study, trials):
     evaluated iteration), iterations, losses(iteration) -> per-class losses."""
     root.mkdir()
     trial_rows, iteration_rows = [], []
-    for t in trials:
+    for n, t in enumerate(trials):
         config = {k: v for k, (_, v) in CONFIG.items()} | t["config"]
-        folder = root / "trials" / t["trial_id"]
+        folder = root / "trials" / f"distill_trial_{t['trial_id']}_{n}_lr=0.1"  # as Tune names
         folder.mkdir(parents=True)
         distill, grids, evaluated = 0.0, [], {}
         for i in range(t["iterations"] + 1):
@@ -296,23 +297,38 @@ def test_search_report(search_results, tmp_path):
 
 def test_best_so_far_sets_two_samplers_against_the_core_hours_they_spent(search_results,
                                                                         tmp_path):
-    """The search fixture (60 trials) beside a "random" search of its first 20 trials: each
-    curve is the running maximum over trials in id order, at the cumulated wall seconds."""
+    """The search fixture (60 trials) beside a "random" search of its first 20 trials, one
+    of them stopped at max_trial_seconds: each curve is the running maximum over trials in
+    the order they started, at the cumulated wall seconds; a trial without a result costs
+    its seconds and finds nothing; the running trial is not counted yet."""
     study = json.loads((search_results / "study.json").read_text())
     random_study = {**study, "name": "search_random", "sampler": {"name": "random"}}
-    write_results(tmp_path / "random", random_study, [search_trial(i) for i in range(20)])
+    random_trials = [search_trial(i) for i in range(20)]
+    best = max(range(20), key=lambda i: search_trial(i)["acc"][2])
+    random_trials[best]["status"] = "OVER_TIME"
+    write_results(tmp_path / "random", random_study, random_trials[::-1])  # started last first
     section = search.best_so_far([search_results, tmp_path / "random"], tmp_path)
     table = section.tables[0].frame.set_index("search")
-    trials = common.load(search_results).finished.sort_values("trial_id")
-    assert table.loc["search_hessian (tpe)", "trials"] == 60
+    trials = common.load(search_results).finished
+    assert table.loc["search_hessian (tpe)", "trials run"] == 60
     assert table.loc["search_hessian (tpe)", "core-hours"] == pytest.approx(
         trials["wall_seconds"].sum() / 3600)
-    first_20 = 100 * max(search_trial(i)["acc"][2] for i in range(20))
-    assert table.loc["search_random (random)", "best test accuracy (%)"] == \
-        pytest.approx(first_20)
+    random = table.loc["search_random (random)"]
+    assert (random["trials run"], random["with a result"], random["over time"]) == (20, 19, 1)
+    assert random["core-hours"] == pytest.approx(
+        common.load(tmp_path / "random").trials["wall_seconds"].sum() / 3600)
+    assert random["best test accuracy (%)"] == pytest.approx(
+        100 * max(search_trial(i)["acc"][2] for i in range(20) if i != best))
     assert table.loc["search_hessian (tpe)", "best test accuracy (%)"] == \
         pytest.approx(100 * max(search_trial(i)["acc"][2] for i in range(60)))
     assert_pngs(tmp_path, ["best_so_far.png"])
+
+
+def test_trials_are_taken_in_the_order_ray_tune_started_them():
+    trials = pd.DataFrame({"trial_id": ["b2", "a1", "c3"],
+                           "trial_dir": ["x/distill_trial_b2_10_lr=1", "distill_trial_a1_2_lr=1",
+                                         "distill_trial_c3_1_lr=1_2026-11-30_19-45-57"]})
+    assert search.started_order(trials).tolist() == [10, 2, 1]
 
 
 def test_importance_scores_a_conditional_field_among_the_trials_that_have_it(tmp_path):
