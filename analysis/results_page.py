@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import common, final, page_stats, search
+from analysis import common, final, page_stats, search, search_answer
 from analysis.class_loss import class_columns
 from analysis.cross_arch import cross_table, plot as plot_cross_arch
 from analysis.page_stats import LevelRow
@@ -578,8 +578,9 @@ def page(results_root: Path, out: Path) -> Path:
     correction = protocol_correction(folders)
     head = HEAD + ("\nSome studies were re-evaluated after a correction of the protocol; the "
                    "last section lists the numbers that changed.\n" if correction else "")
-    parts = [*[a.text for a in answers], table_one(folders), cross_architecture(folders, out),
-             carry_over(answers), correction]
+    parts = [*[a.text for a in answers], search_answer.sections(folders, out),
+             table_one(folders), cross_architecture(folders, out), carry_over(answers),
+             correction]
     text = "\n".join([head, *filter(None, parts)]) if any(parts) else \
         HEAD + f"\nNo study under `{results_root}` answers one of the questions yet.\n"
     out.mkdir(parents=True, exist_ok=True)

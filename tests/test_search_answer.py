@@ -1,0 +1,96 @@
+"""The results page's search section: budget, history, importance, and the confirmation
+of the found configurations against DC's default configuration, paired by seed."""
+import json
+
+import pandas as pd
+import pytest
+
+from analysis import search_answer
+from test_analysis import write_results
+
+SPACE = {"lr_img": {"loguniform": [0.01, 10.0]}, "init": {"choice": ["noise", "real"]}}
+SEARCH = {"kind": "search", "factors": list(SPACE), "space": SPACE, "repeats": 1,
+          "objectives": [{"metric": "acc_mean", "mode": "max"}], "resources": {"cpu": 1},
+          "machine": "AMD EPYC (AVX-512 BF16), 2 CPUs",
+          "fixed": {"dataset": "MNIST", "model": "ConvNet", "ipc": 1, "iterations": 4,
+                    "eval_models": 2, "eval_epochs": 300}}
+
+
+def trial(i, acc, status="TERMINATED", **config):
+    return {"trial_id": f"t{i:02d}", "status": status, "iterations": 4,
+            "config": {"lr_img": 0.01 * (i + 1), "init": ("noise", "real")[i % 2],
+                       "eval_at": [4], **config},
+            "acc": {4: acc} if status == "TERMINATED" else {}, "losses": lambda it: [1.0] * 10}
+
+
+def with_full(folder, full):
+    """Add DC's full-protocol accuracy per trial id (the confirmation's column)."""
+    trials = pd.read_parquet(folder / "trials.parquet")
+    trials["full_acc_mean"] = trials["trial_id"].map(full)
+    trials.to_parquet(folder / "trials.parquet")
+
+
+@pytest.fixture
+def results(tmp_path):
+    root = tmp_path / "results"
+    root.mkdir()
+    write_results(root / "search_mnist", {**SEARCH, "name": "search_mnist",
+                                          "sampler": {"name": "tpe"}},
+                  [trial(i, 0.80 + 0.01 * i) for i in range(12)]
+                  + [trial(12, None, status="OVER_TIME")])
+    write_results(root / "search_mnist_random", {**SEARCH, "name": "search_mnist_random",
+                                                 "sampler": {"name": "random"}},
+                  [trial(i, 0.70 + 0.01 * i) for i in range(6)])
+    # the confirmation: two found configurations x seeds 0-4; DC's default: seeds 0-4
+    found = [trial(10 * c + s, 0.9, seed=s, lr_img=lr, init="real")
+             for c, lr in enumerate((0.5, 2.0)) for s in range(5)]
+    write_results(root / "found_mnist", {
+        "name": "found_mnist", "kind": "grid", "factors": ["lr_img", "init"],
+        "space": {"lr_img": {"grid": [0.5, 2.0]}, "init": {"grid": ["real"]}}, "repeats": 5,
+        "objectives": SEARCH["objectives"], "resources": {"cpu": 1},
+        "confirm": {"top": 2, "eval_models": 5, "protocol": "full"},
+        "fixed": {**SEARCH["fixed"], "iterations": 200, "seed": 0}}, found)
+    write_results(root / "models_2h", {
+        "name": "models_2h", "kind": "grid", "factors": ["model"],
+        "space": {"model": {"grid": ["ConvNet"]}}, "repeats": 5,
+        "objectives": SEARCH["objectives"], "resources": {"cpu": 1}},
+        [trial(90 + s, 0.9, seed=s) for s in range(5)])
+    # config 0 beats the default by 2 pp on every seed (with noise), config 1 ties it
+    noise = [0.3, -0.2, 0.1, -0.3, 0.1]
+    with_full(root / "found_mnist", {
+        **{f"t{s:02d}": (91 + 2 + noise[s]) / 100 for s in range(5)},
+        **{f"t{10 + s:02d}": (91 + noise[s] - noise[4 - s]) / 100 for s in range(5)}})
+    with_full(root / "models_2h", {f"t{90 + s:02d}": (91 + noise[s]) / 100 for s in range(5)})
+    return root
+
+
+def test_the_section_confirms_the_found_configurations_against_dcs_default(results, tmp_path):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "found_mnist.yaml").write_text("name: found_mnist\n")
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    text = search_answer.sections(folders, tmp_path / "docs", studies)
+    assert text.startswith("## What does a search find? (`search_mnist`, MNIST)")
+    assert ("13 configurations (12 with a result, 1 stopped at max_trial_seconds, 0 "
+            "diverged, 0 failed)") in text
+    assert "    name: found_mnist" in text  # the shipped study, as it is
+    table = text[text.index("| configuration |"):].split("\n\n")[0].splitlines()
+    first, second = table[2], table[3]
+    assert first.startswith("| lr_img=0.5, init=real |")
+    assert "93.0 ± " in first and "+2.0 [" in first and "paired t-test (n=5 pairs)" in first
+    assert "better than DC's default" in first
+    assert "cannot tell at this budget" in second
+    assert "| 91.7 | 88.7 |" in first  # DC's and DSA's published numbers
+    assert "DC's default configuration (models_2h, ConvNet, seeds 0, 1, 2, 3, 4): 91.0" in text
+    assert "the best confirmed configuration reaches 93.0 %, so the target is met" in text
+    for name in ("best_so_far.png", "importance.png", "slice.png"):
+        assert (tmp_path / "docs" / "results" / "search_mnist" / name).stat().st_size > 0
+    history = pd.read_csv(tmp_path / "docs" / "results" / "search_mnist" / "best_so_far.csv")
+    assert history["trials run"].tolist() == [13, 6]
+
+
+def test_without_a_confirmation_or_a_random_search_the_section_says_so(results, tmp_path):
+    folders = [results / "search_mnist"]
+    text = search_answer.sections(folders, tmp_path / "docs", tmp_path)
+    assert "whether TPE beat random sampling cannot be told here" in text
+    assert "Not confirmed yet" in text
