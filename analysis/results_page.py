@@ -258,6 +258,7 @@ class Answer:
     text: str
     differences: dict
     sweep: bool = False  # a λ sweep ahead of the question's study, not an answer
+    part: object = None  # the value of the question's `per` column it answers for
 
 
 def study_sections(folder: Path, out: Path) -> list[Answer]:
@@ -379,7 +380,7 @@ def part_section(results: common.Results, question: Question, evaluations: pd.Da
             section = replace(section, tables=[])
         parts.append(common.section_markdown(section, level=3, images_in=where))
     return Answer(question, dataset, results.name, "\n\n".join(p for p in parts if p) + "\n",
-                  page_stats.first_differences(rows, metrics))
+                  page_stats.first_differences(rows, metrics), part=part)
 
 
 def sweep_section(results: common.Results, question: Question, evaluations: pd.DataFrame,
@@ -482,6 +483,26 @@ def accuracy_label(metric: str) -> str:
     return "own architecture" if arch == "own" else f"on {arch}"
 
 
+def at_a_glance(answers: list[Answer]) -> str:
+    """One line per answer: each level's difference to the reference on the answer's first
+    accuracy, with its 95% CI and which way the CI points (the sections say the rest)."""
+    lines = []
+    for answer in (a for a in answers if not a.sweep and a.differences):
+        metric, levels = next(iter(answer.differences.items()))
+        cells = []
+        for level, (m, low, high) in levels.items():
+            way = "higher" if low > 0 else "lower" if high < 0 else "cannot tell"
+            cells.append(f"{common.label(level)} {m:+.1f} pp [{low:+.1f}, {high:+.1f}] ({way})")
+        on = f", {answer.question.per} {answer.part}" if answer.part is not None else ""
+        lines.append(f"- {answer.question.title} {answer.dataset}{on} (`{answer.study}`, "
+                     f"{accuracy_label(metric)}, vs {common.label(answer.question.reference)}): "
+                     + "; ".join(cells))
+    return ("## At a glance\n\nEach level against the question's reference, paired by seed "
+            "(5 or more), 95% CI; *cannot tell* where the CI contains 0. The sections below give the "
+            "budgets, the seed's and DC's numbers and the verdicts.\n\n" + "\n".join(lines)
+            + "\n") if lines else ""
+
+
 def carry_over(answers: list[Answer]) -> str:
     """Per question answered on MNIST and on other datasets: does each difference to the
     reference point the same way? (yes: both CIs exclude 0 on the same side; no: on opposite
@@ -578,7 +599,8 @@ def page(results_root: Path, out: Path) -> Path:
     correction = protocol_correction(folders)
     head = HEAD + ("\nSome studies were re-evaluated after a correction of the protocol; the "
                    "last section lists the numbers that changed.\n" if correction else "")
-    parts = [*[a.text for a in answers], search_answer.sections(folders, out),
+    parts = [at_a_glance(answers), *[a.text for a in answers],
+             search_answer.sections(folders, out),
              table_one(folders), cross_architecture(folders, out), carry_over(answers),
              correction]
     text = "\n".join([head, *filter(None, parts)]) if any(parts) else \

@@ -298,6 +298,12 @@ def test_the_page_answers_the_hessian_question_per_model_at_equal_iterations_and
     for image in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         assert (path.parent / image).stat().st_size > 0, image
     assert "Does it carry over?" not in text
+    # at a glance, at the top: one line per model, the first difference with its CI's way
+    glance = text[text.index("## At a glance"):text.index("## Does a higher-order")]
+    line = next(x for x in glance.splitlines() if ", model MLP (`hessian_test`" in x)
+    mean, ci = exact["difference to none, screen (pp)"].split("]")[0].split(" [")
+    assert f"curvature (exact) {mean} pp [{ci}] (higher)" in line and "vs none" in line
+    assert text.index("## At a glance") < text.index("## Does a higher-order")
 
 
 def test_a_lambda_sweep_chooses_each_terms_best_lambda(tmp_path):
