@@ -292,7 +292,7 @@ def test_trial_whose_worker_dies_resumes_to_the_uninterrupted_result(local_ray, 
 
 def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_dir, capsys):
     """A search whose trial diverges (lr_img 1e30) and one that outlasts max_trial_seconds
-    (20000 iterations, stopped by Ray Tune at 8 s): they end DIVERGED and OVER_TIME in the
+    (20000 iterations, stopped by Ray Tune at 15 s): they end DIVERGED and OVER_TIME in the
     status table and trials.parquet (the diverged one with no accuracy, the slow one with its
     iteration-0 evaluation's, which is not its result), and Optuna records both as pruned
     (TPE counts their settings among the worst); the other trial is untouched."""
@@ -302,7 +302,7 @@ def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_di
     path = write_study(tmp_path, name="diverge", fixed=fixed, trials=3, sampler="random",
                        search={"iterations": {"choice": [4, 20000]},
                                "lr_img": {"choice": [0.1, 1.0e30]}},
-                       max_concurrent=1, sampler_seed=33, max_trial_seconds=8)
+                       max_concurrent=1, sampler_seed=33, max_trial_seconds=15)
     results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir,
                             callbacks=[reports])
     assert not results.errors
@@ -335,7 +335,7 @@ def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_di
         assert f"{row['trial']}  finished  at iteration" in out
     assert f"{table[1.0e30, 4]['trial']}  finished  at iteration 2/4: DIVERGED" in out
     assert f"{table[0.1, 20000]['trial']}  finished  at iteration" in out and \
-        "OVER_TIME: stopped at max_trial_seconds 8 s" in out
+        "OVER_TIME: stopped at max_trial_seconds 15 s" in out
     assert "evaluated iteration 4/4: accuracy" in out
     # live curves: Ray Tune's TensorBoard event file in each trial's folder (tensorboard
     # --logdir STUDY), with raygm's metrics as tags
