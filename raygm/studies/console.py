@@ -9,7 +9,8 @@ import time
 
 from ray import tune
 
-from .status import error_line, format_table, over_time
+from ..core.records import DIVERGED
+from .status import ended_early, error_line, format_table
 from .study_file import Study
 from .trial import settings_text, trial_config
 
@@ -46,15 +47,16 @@ class Console(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         self.latest[trial.trial_id] = {**result, "received": time.monotonic()}
         self.changed = True
-        if result.get("evaluated") and not result.get("diverged"):
+        if result.get("evaluated") and not result.get(DIVERGED):
             self._line(trial, f"evaluated iteration {self._progress(trial, result)}: "
                               f"{self._accuracy(result)}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         last = self.latest.pop(trial.trial_id, {})
-        if isinstance(last.get("diverged"), str):
-            outcome = f"DIVERGED: {last['diverged']}"
-        elif over_time(self.study, trial.config, last):
+        early = ended_early(self.study, trial.config, last)
+        if early == "DIVERGED":
+            outcome = f"DIVERGED: {last[DIVERGED]}"
+        elif early == "OVER_TIME":
             outcome = (f"OVER_TIME: stopped at max_trial_seconds "
                        f"{self.study.max_trial_seconds:g} s")
         elif last.get("duplicate_of"):

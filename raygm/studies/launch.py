@@ -20,9 +20,8 @@ from ..core.data import load_dataset, resolve_data_dir
 from ..core.distill import check_fits
 from ..core.files import absolute
 from ..core.machine import cpu_description
-from ..core.records import DIVERGED
 from .console import Console
-from .status import LiveStatus, over_time
+from .status import LiveStatus, ended_early
 from .store import LaunchError, LaunchInfo, StudyFolder, existing
 from .study_file import SAMPLERS, Study, StudyError, apply_overrides, load_study, read_raw
 from .trial import SearchSpace, distill_trial, named, param_space
@@ -63,11 +62,8 @@ class Search(OptunaSearch):
                           error: bool = False) -> None:
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
         params = self.suggested.pop(trial_id, {})
-        status = "ERROR" if error else "TERMINATED"
-        if result and isinstance(result.get(DIVERGED), str):
-            status = "DIVERGED"
-        elif result and over_time(self.study, params, result):
-            status = "OVER_TIME"
+        status = "ERROR" if error else ended_early(self.study, params, result or {}) \
+            or "TERMINATED"
         if trial_id in self._ot_trials:  # Ray's map of its trials to Optuna's
             ot_trial = self._ot_trials[trial_id]
             ot_trial.set_user_attr("status", status)

@@ -107,13 +107,19 @@ def protocol_accuracies(evaluations: list[dict], config: RunConfig) -> dict[str,
 
 
 def trial_status(trial, last: dict, study: Study) -> str:
-    """Ray Tune's status of a trial; DIVERGED: ended by its own divergence; OVER_TIME:
-    stopped by Tune at the study's max_trial_seconds (last: its last report)."""
+    """Ray Tune's status of a trial, or how a TERMINATED one ended early (ended_early; last:
+    its last report)."""
     if trial.status != "TERMINATED":
         return trial.status
+    return ended_early(study, trial.config, last) or trial.status
+
+
+def ended_early(study: Study, params: dict, last: dict) -> str | None:
+    """DIVERGED: ended by its own divergence; OVER_TIME: stopped by Tune at the study's
+    max_trial_seconds; None: neither (params: its Tune config; last: its last report)."""
     if isinstance(last.get(DIVERGED), str):  # Tune's tables hold NaN where unreported
         return "DIVERGED"
-    return "OVER_TIME" if over_time(study, trial.config, last) else trial.status
+    return "OVER_TIME" if over_time(study, params, last) else None
 
 
 def over_time(study: Study, params: dict, last: dict) -> bool:
