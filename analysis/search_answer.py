@@ -87,15 +87,29 @@ def top_table(results: common.Results, top: int = 5) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def slice_figure(results: common.Results, out: Path) -> Path | None:
-    """Optuna's slice plot of the finished trials: each searched field against accuracy."""
+SLICE_FIELDS = 5  # fields per slice figure: Optuna draws them in one row
+
+
+def slice_figures(results: common.Results, out: Path) -> list[Path]:
+    """Optuna's slice plot of the finished trials, each searched field against accuracy, in
+    figures of SLICE_FIELDS fields (all fifteen in one row would be four metres wide)."""
     study, _ = search.optuna_study(results)
     if len(study.trials) < 2:
-        return None
-    with plt.rc_context({"figure.figsize": (3 * len(results.study["space"]), 3)}):
-        axes = optuna.visualization.matplotlib.plot_slice(study)
-    fig = axes.flat[0].figure if hasattr(axes, "flat") else axes.figure
-    return common.save_figure(fig, out / "slice.png")
+        return []
+    space = list(results.study["space"])
+    paths = []
+    for n, start in enumerate(range(0, len(space), SLICE_FIELDS), 1):
+        # Optuna gives each field half the rc figure width
+        with plt.rc_context({"figure.figsize": (6, 3.2)}):
+            axes = optuna.visualization.matplotlib.plot_slice(
+                study, params=space[start:start + SLICE_FIELDS])
+        axes = list(getattr(axes, "flat", [axes]))
+        axes[0].set_ylabel(f"screen: {results.objectives[0]['metric']} (0-1)")
+        for ax in axes:  # long levels (DSA's strategy) and log ticks would overlap
+            ax.tick_params(axis="x", labelrotation=25, labelsize=8)
+        fig = axes[0].figure
+        paths.append(common.save_figure(fig, out / f"slice_{n}.png"))
+    return paths
 
 
 def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
@@ -179,9 +193,10 @@ def section(searches: Searches, out: Path, studies: Path) -> str:
         parts.append("No random search of this space yet: whether TPE beat random sampling "
                      "cannot be told here.")
     parts.append(common.section_markdown(importance, level=3, images_in=where))
-    image = slice_figure(tpe, figures)
-    if image:
-        parts.append(f"### Accuracy against each searched field\n\n![slice]({where}{image.name})")
+    images = slice_figures(tpe, figures)
+    if images:
+        parts.append("### Accuracy against each searched field\n\n" + "\n".join(
+            f"![slice {n}]({where}{image.name})" for n, image in enumerate(images, 1)))
     parts.append("### Confirmation under DC's protocol")
     if searches.found is None or searches.reference is None:
         parts.append("Not confirmed yet: no confirmation study of the found configurations "

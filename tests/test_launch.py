@@ -318,6 +318,11 @@ def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_di
     assert diverged.status == "DIVERGED" and pd.isna(diverged.acc_mean)
     assert "diverged at iteration" in diverged.diverged and "lr_img=1e+30" in diverged.diverged
     assert slow.status == "OVER_TIME" and 1 < slow.iterations_done < 20000
+    # the diverged trial's steps cost what they cost (the best-so-far figure's x axis)
+    steps = pd.read_parquet(Path(results.experiment_path) / "results" / "iterations.parquet")
+    steps = steps[(steps.trial_id == diverged.trial_id) & (steps.iteration < 2)]
+    assert diverged.wall_seconds > steps.wall_seconds.max() > 0
+    assert diverged.distill_seconds == steps.distill_seconds.max() > 0
     storage = f"sqlite:///{tmp_path / 'out' / 'diverge' / 'optuna.db'}"
     states = {(t.params["lr_img"], t.params["iterations"]): t.state
               for t in optuna.load_study(study_name="diverge", storage=storage).trials}

@@ -1,6 +1,7 @@
 """The results page's search section: budget, history, importance, and the confirmation
 of the found configurations against DC's default configuration, paired by seed."""
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -64,7 +65,9 @@ def results(tmp_path):
     return root
 
 
-def test_the_section_confirms_the_found_configurations_against_dcs_default(results, tmp_path):
+def test_the_section_confirms_the_found_configurations_against_dcs_default(results, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(search_answer, "SLICE_FIELDS", 1)
     studies = tmp_path / "studies"
     studies.mkdir()
     (studies / "found_mnist.yaml").write_text("name: found_mnist\n")
@@ -83,8 +86,11 @@ def test_the_section_confirms_the_found_configurations_against_dcs_default(resul
     assert "| 91.7 | 88.7 |" in first  # DC's and DSA's published numbers
     assert "DC's default configuration (models_2h, ConvNet, seeds 0, 1, 2, 3, 4): 91.0" in text
     assert "the best confirmed configuration reaches 93.0 %, so the target is met" in text
-    for name in ("best_so_far.png", "importance.png", "slice.png"):
+    for name in ("best_so_far.png", "importance.png", "slice_1.png"):
         assert (tmp_path / "docs" / "results" / "search_mnist" / name).stat().st_size > 0
+    # the searched fields split over slice figures (one field each here)
+    slices = re.findall(r"!\[slice \d\]\(results/search_mnist/(slice_\d\.png)\)", text)
+    assert slices == ["slice_1.png", "slice_2.png"]
     history = pd.read_csv(tmp_path / "docs" / "results" / "search_mnist" / "best_so_far.csv")
     assert history["trials run"].tolist() == [13, 6]
 

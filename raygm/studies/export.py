@@ -127,6 +127,10 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
             reports.drop_duplicates("iteration", keep="last").sort_values("iteration")
             .to_dict("records"))
         last = reported[-1] if reported else {}
+        # cumulative seconds as last reported: a diverged trial's final report has only its
+        # wall time (from older runs not even that), yet its steps cost what they cost
+        spent = {k: r[k] for r in reported for k in records.TIMES[1:]
+                 if r.get(k) is not None and r[k] == r[k]}
         # as the trial resolved them (auto device and precision)
         config.update({k: last[k] for k in ("device", "precision") if k in last})
         base = {"study": study.name, "trial_id": trial.trial_id, **config}
@@ -141,7 +145,8 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
                             for e in mine]
         confirmed = protocol_accuracies(mine, configs[trial.trial_id])
         trial_rows.append({
-            **base, **{k: nan_to_none(last.get(k)) for k in trial_columns}, **confirmed,
+            **base, **{k: nan_to_none(last.get(k)) for k in trial_columns}, **spent,
+            **confirmed,
             "status": trial_status(trial, last, study), "error": error_message(trial) or None,
             "failures": trial.num_failures, "iterations_done": int(last.get("iteration", 0)),
             "trial_dir": posixpath.relpath(trial.path, out),

@@ -217,5 +217,8 @@ def distill_trial(params: dict, *, study: Study, study_path: str, data_dir: str 
                    checkpoint_every=study.checkpoint_every, resume=resume,
                    setup_seconds=time.perf_counter() - started)
     except Diverged as exc:  # a result of its settings: no retry, no accuracy
+        wall = time.perf_counter() - started + (resume["progress"]["wall_seconds"] if resume
+                                                 else 0.0)  # what it cost, as run_to_end counts
         tune.report({"iteration": exc.iteration, DIVERGED: str(exc), **context,
+                     "wall_seconds": wall,
                      **{metric: math.nan for metric in study.objective_names}})
