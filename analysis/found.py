@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{args.results} is a {results.study['kind']} study, not a search")
     study = found_study(results, results.study["fixed"], args.top, args.repeats, args.iterations, args.seed)
     Path(args.out).write_text(header(results, args.top)
-                              + yaml.safe_dump(study, sort_keys=False))
+                              + yaml.safe_dump(study, sort_keys=False, default_flow_style=None))
     print(f"wrote {args.out}")
 
 
