@@ -483,7 +483,7 @@ def accuracy_label(metric: str) -> str:
     return "own architecture" if arch == "own" else f"on {arch}"
 
 
-def at_a_glance(answers: list[Answer]) -> str:
+def at_a_glance(answers: list[Answer], searches: list[str]) -> str:
     """One line per answer: each level's difference to the reference on the answer's first
     accuracy, with its 95% CI and which way the CI points (the sections say the rest)."""
     lines = []
@@ -497,6 +497,7 @@ def at_a_glance(answers: list[Answer]) -> str:
         lines.append(f"- {answer.question.title} {answer.dataset}{on} (`{answer.study}`, "
                      f"{accuracy_label(metric)}, vs {common.label(answer.question.reference)}): "
                      + "; ".join(cells))
+    lines += searches
     return ("## At a glance\n\nEach level against the question's reference, paired by seed "
             "(5 or more), 95% CI; *cannot tell* where the CI contains 0. The sections below give the "
             "budgets, the seed's and DC's numbers and the verdicts.\n\n" + "\n".join(lines)
@@ -599,7 +600,7 @@ def page(results_root: Path, out: Path) -> Path:
     correction = protocol_correction(folders)
     head = HEAD + ("\nSome studies were re-evaluated after a correction of the protocol; the "
                    "last section lists the numbers that changed.\n" if correction else "")
-    parts = [at_a_glance(answers), *[a.text for a in answers],
+    parts = [at_a_glance(answers, search_answer.glance(folders)), *[a.text for a in answers],
              search_answer.sections(folders, out),
              table_one(folders), cross_architecture(folders, out), carry_over(answers),
              correction]

@@ -211,14 +211,14 @@ def started_order(trials: pd.DataFrame) -> pd.Series:
                                                 t.trial_dir).group(1)), axis=1)
 
 
-def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> common.Section:
+def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list]:
     """Searches side by side (e.g. TPE and random sampling of one space): the best `metric`
     found so far against the core-hours spent, trials in the order they were started, each
     trial's cost its wall seconds x its CPUs. Trials that ended without a result (diverged,
-    stopped at max_trial_seconds) cost what they ran and find nothing. Optuna's own history
-    plots against trial numbers; core-hours is what a sampler is asked to save."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    rows = []
+    stopped at max_trial_seconds) cost what they ran and find nothing. Returns each search's
+    best and cost (also at the compute the cheapest search spent) and its (label, hours,
+    best) curve."""
+    rows, curves = [], []
     for folder in folders:
         results = common.load(folder)
         trials = results.trials[results.trials["status"].isin(ENDED)]
@@ -229,7 +229,7 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
         best = common.in_units(trials, metric).where(found).cummax().ffill()
         sampler = (results.study.get("sampler") or {}).get("name", "tpe")
         label = f"{results.name} ({sampler})"
-        ax.step(hours, best, where="post", label=label)
+        curves.append((label, hours, best))
         rows.append({"search": label, "trials run": len(trials),
                      "with a result": int(found.sum()),
                      "over time": int((trials["status"] == "OVER_TIME").sum()),
@@ -237,6 +237,22 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
                      "core-hours": float(hours.iloc[-1]) if len(trials) else 0.0,
                      f"best {common.metric_label(metric)}": float(best.iloc[-1])
                      if len(trials) else math.nan})
+    # the samplers compared at the compute the cheapest search spent
+    horizon = min((row["core-hours"] for row in rows), default=0.0)
+    for row, (_, hours, best) in zip(rows, curves):
+        row[f"best within {horizon:.2f} core-hours"] = float(best[hours <= horizon].max())
+    return pd.DataFrame(rows), curves
+
+
+def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> common.Section:
+    """The history of searches as a figure (Optuna's own plots against trial numbers;
+    core-hours is what a sampler is asked to save) and its table."""
+    table, curves = history(folders, metric)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, hours, best in curves:
+        ax.step(hours, best, where="post", label=label)
+    if len(curves) > 1:
+        ax.axvline(table["core-hours"].min(), color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("core-hours spent")
     ax.set_ylabel(f"best so far: {common.metric_label(metric)}")
     ax.legend()
@@ -244,7 +260,7 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
     section = common.Section("Best so far against core-hours")
     section.images.append(common.save_figure(fig, out / "best_so_far.png"))
     section.tables.append(common.Table("best_so_far", "Each search's best and its cost",
-                                       pd.DataFrame(rows)))
+                                       table))
     return section
 
 

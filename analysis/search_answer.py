@@ -9,11 +9,11 @@ trials, confirmed under the full protocol with the same seeds).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import optuna
 import pandas as pd
 
@@ -112,38 +112,55 @@ def slice_figures(results: common.Results, out: Path) -> list[Path]:
     return paths
 
 
-def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
-    """Each found configuration's full-protocol accuracy over its seeds, and its paired
-    difference to DC's default configuration at the same iterations and seeds."""
-    found, dataset = searches.found, searches.dataset
-    factors = found.factors
+def confirmed(searches: Searches) -> tuple[list[dict], dict]:
+    """Each found configuration's full-protocol accuracies by seed with their paired test
+    against DC's default configuration at the same iterations and seeds, and the default's
+    accuracies by seed."""
+    found = searches.found
     reference = searches.reference.finished
-    for key, value in REFERENCE[dataset][1].items():
+    for key, value in REFERENCE[searches.dataset][1].items():
         reference = reference[reference[key] == value]
     ref = dict(zip(reference["seed"], 100 * reference[CONFIRMED]))
-    rows, words = [], []
     trials = found.finished.dropna(subset=[CONFIRMED])
-    configs = trials[factors].apply(lambda r: tuple(map(common.level_of, r)), axis=1)
+    configs = trials[found.factors].apply(lambda r: tuple(map(common.level_of, r)), axis=1)
+    rows = []
     for config, group in trials.groupby(configs, sort=False):
         values = dict(zip(group["seed"], 100 * group[CONFIRMED]))
         seeds = [s for s in values if s in ref]
-        test = final.compare(pd.Series(list(ref.values())).to_numpy(),
-                             pd.Series(list(values.values())).to_numpy(),
-                             pd.Series([ref[s] for s in seeds]).to_numpy(),
-                             pd.Series([values[s] for s in seeds]).to_numpy())
-        ci = common.ci95(list(values.values()))
-        low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
-        verdict = ("better than DC's default" if low > 0 else
-                   "worse than DC's default" if high < 0 else "cannot tell at this budget")
+        rows.append({"config": dict(zip(found.factors, config)), "values": values,
+                     "screen": 100 * group["acc_mean"].mean(),
+                     "ci": common.ci95(list(values.values())),
+                     "test": final.compare(np.array(list(ref.values())),
+                                           np.array(list(values.values())),
+                                           np.array([ref[s] for s in seeds]),
+                                           np.array([values[s] for s in seeds]))})
+    return rows, ref
+
+
+def verdict(test: dict) -> str:
+    low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
+    return ("better than DC's default" if low > 0 else
+            "worse than DC's default" if high < 0 else "cannot tell at this budget")
+
+
+def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
+    """The confirmation table: each found configuration under DC's full protocol, and its
+    paired difference to DC's default configuration."""
+    dataset = searches.dataset
+    found, ref = confirmed(searches)
+    rows, words = [], []
+    for f in found:
+        test, ci = f["test"], f["ci"]
         rows.append({
-            "configuration": ", ".join(f"{k}={v}" for k, v in zip(factors, config)
+            "configuration": ", ".join(f"{k}={v}" for k, v in f["config"].items()
                                        if v is not None),
-            "screen (1 seed) %": 100 * group["acc_mean"].mean(),
+            "screen (1 seed) %": f["screen"],
             "full protocol %": f"{ci.mean:.1f} ± {ci.half:.1f} (n={ci.n})",
             "difference to DC's default (pp)": f"{test['mean difference (pp)']:+.1f} "
-                                               f"[{low:+.1f}, {high:+.1f}], {test['test']}, "
-                                               f"p={test['p']:.2g}",
-            "verdict": verdict,
+                                               f"[{test['95% CI low (pp)']:+.1f}, "
+                                               f"{test['95% CI high (pp)']:+.1f}], "
+                                               f"{test['test']}, p={test['p']:.2g}",
+            "verdict": verdict(test),
             **{f"{method} (published) %": TABLE_ONE[method].get(dataset)
                for method in ("DC", "DSA")}})
     if ref:
@@ -151,12 +168,39 @@ def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
         words.append(f"DC's default configuration ({REFERENCE[dataset][0]}, ConvNet, seeds "
                      f"{', '.join(map(str, sorted(ref)))}): {ci.mean:.1f} ± {ci.half:.1f} % "
                      "under the same protocol.")
-    if rows:
-        best = max(rows, key=lambda r: float(r["full protocol %"].split()[0]))
-        mean = float(best["full protocol %"].split()[0])
+    if found:
+        mean = max(f["ci"].mean for f in found)
         words.append(f"Target {TARGET[dataset]:g} %: the best confirmed configuration reaches "
                      f"{mean:.1f} %, so the target is {'met' if mean >= TARGET[dataset] else 'missed'}.")
     return pd.DataFrame(rows), words
+
+
+def glance(folders: list[Path]) -> list[str]:
+    """The page's at-a-glance line per confirmed search: the best confirmed configuration
+    against DC's default, and TPE against random sampling at equal core-hours."""
+    lines = []
+    for searches in collect(folders):
+        if searches.found is None or searches.reference is None:
+            continue
+        found, _ = confirmed(searches)
+        if not found:
+            continue
+        best = max(found, key=lambda f: f["ci"].mean)
+        test = best["test"]
+        low, high = test["95% CI low (pp)"], test["95% CI high (pp)"]
+        line = (f"- What does a search find? {searches.dataset} (`{searches.tpe.name}`, "
+                f"confirmed in `{searches.found.name}`, full protocol, vs DC's default): best "
+                f"{best['ci'].mean:.1f} % (target {TARGET[searches.dataset]:g} %), "
+                f"{test['mean difference (pp)']:+.1f} pp [{low:+.1f}, {high:+.1f}] "
+                f"({verdict(test)})")
+        if searches.random is not None:
+            history, _ = search.history([searches.tpe.root, searches.random.root])
+            column = next(c for c in history.columns if c.startswith("best within"))
+            line += "; " + " vs ".join(f"{r['search']} {r[column]:.1f} %"
+                                       for _, r in history.iterrows()) + \
+                f" screen at equal compute ({column.removeprefix('best ')})"
+        lines.append(line)
+    return lines
 
 
 def found_yaml(found: common.Results | None, studies: Path) -> str:

@@ -321,6 +321,16 @@ def test_best_so_far_sets_two_samplers_against_the_core_hours_they_spent(search_
         100 * max(search_trial(i)["acc"][2] for i in range(20) if i != best))
     assert table.loc["search_hessian (tpe)", "best test accuracy (%)"] == \
         pytest.approx(100 * max(search_trial(i)["acc"][2] for i in range(60)))
+    # at equal compute: TPE's best among the trials it had run within random's core-hours
+    tpe = common.load(search_results).trials
+    tpe = tpe.iloc[search.started_order(tpe).argsort()]
+    within = (tpe["wall_seconds"].cumsum() / 3600 <= random["core-hours"] + 1e-12).to_numpy()
+    column = next(c for c in table.columns if c.startswith("best within"))
+    assert column == f"best within {random['core-hours']:.2f} core-hours"
+    assert table.loc["search_hessian (tpe)", column] == pytest.approx(
+        100 * tpe[within]["acc_mean"].max())
+    assert 0 < within.sum() < 60  # the horizon cuts TPE's curve
+    assert random[column] == random["best test accuracy (%)"]
     assert_pngs(tmp_path, ["best_so_far.png"])
 
 

@@ -100,3 +100,15 @@ def test_without_a_confirmation_or_a_random_search_the_section_says_so(results, 
     text = search_answer.sections(folders, tmp_path / "docs", tmp_path)
     assert "whether TPE beat random sampling cannot be told here" in text
     assert "Not confirmed yet" in text
+
+
+def test_the_glance_line_gives_the_best_confirmed_and_tpe_against_random(results):
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    [line] = search_answer.glance(folders)
+    assert line.startswith("- What does a search find? MNIST (`search_mnist`, confirmed in "
+                           "`found_mnist`")
+    assert "best 93.0 % (target 93 %), +2.0 pp [" in line and "(better than DC's default)" in line
+    # both searches at the random search's compute: its 6 trials against TPE's first ones
+    random = 100 * (0.70 + 0.01 * 5)
+    assert f"search_mnist_random (random) {random:.1f} %" in line
+    assert search_answer.glance([results / "search_mnist"]) == []  # nothing confirmed yet
