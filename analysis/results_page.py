@@ -266,8 +266,8 @@ def study_sections(folder: Path, out: Path) -> list[Answer]:
     that runs several λ per term is the sweep that chooses them."""
     results = common.load(folder)
     question = next((q for q in QUESTIONS.values() if q.factor in results.factors), None)
-    if question is None:
-        return []
+    if question is None or search_answer.owns(results):
+        return []  # a search and its confirmation have their own section
     if (results.finished["iterations"] == 0).all():
         return []  # selections evaluated without distillation: baselines (table_one)
     evaluations = finished_evaluations(folder, results)

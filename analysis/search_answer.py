@@ -37,6 +37,12 @@ class Searches:
     reference: common.Results | None = None
 
 
+def owns(results: common.Results) -> bool:
+    """Whether this section answers for the study: a search, or the confirmation of one
+    (neither is a designed comparison of one question's levels)."""
+    return results.kind == "search" or results.name.startswith("found_")
+
+
 def collect(folders: list[Path]) -> list[Searches]:
     """The searches under results/, one per dataset that has a TPE search."""
     loaded = [common.load(folder) for folder in folders]
@@ -54,7 +60,7 @@ def collect(folders: list[Path]) -> list[Searches]:
             dataset(r), r,
             random=next((o for o in others if o.kind == "search" and
                          (o.study.get("sampler") or {}).get("name") == "random"), None),
-            found=next((o for o in others if o.name.startswith("found_")), None),
+            found=next((o for o in others if owns(o) and o.kind != "search"), None),
             reference=by_name.get(REFERENCE.get(dataset(r), ("",))[0])))
     return found
 
@@ -65,14 +71,19 @@ def budget(results: common.Results) -> str:
     ended = trials[trials["status"].isin(search.ENDED)]
     hours = (ended["wall_seconds"].sum() * results.study["resources"].get("cpu", 1)) / 3600
     fixed = results.study["fixed"]
+    cap = results.study.get("max_trial_seconds")
+    sampler = dict(results.study.get("sampler") or {"name": "tpe"})
+    options = ", ".join(k if v is True else f"{k}={v}" for k, v in sampler.items()
+                        if k != "name")
+    sampler = sampler["name"] + (f" ({options})" if options else "")
     return (f"Budget: {fixed['dataset']}, ipc {fixed['ipc']}, {fixed['iterations']} "
             f"iterations, 1 seed per configuration, screen: {fixed.get('eval_models')} "
             f"ConvNets x {fixed.get('eval_epochs')} epochs; {len(ended)} configurations "
             f"({counts.get(common.FINISHED, 0)} with a result, {counts.get('OVER_TIME', 0)} "
-            f"stopped at max_trial_seconds, {counts.get(common.DIVERGED, 0)} diverged, "
+            f"stopped at max_trial_seconds{f' ({cap:g} s)' if cap else ''}, "
+            f"{counts.get(common.DIVERGED, 0)} diverged, "
             f"{counts.get('ERROR', 0)} failed); {hours:.1f} core-hours on "
-            f"{results.study.get('machine', 'an unrecorded machine')}; sampler "
-            f"{results.study.get('sampler')}.")
+            f"{results.study.get('machine', 'an unrecorded machine')}; sampler {sampler}.")
 
 
 def top_table(results: common.Results, top: int = 5) -> pd.DataFrame:

@@ -102,6 +102,7 @@ def test_parquet_files_hold_the_documented_columns_and_types(study):
     meta = json.loads((out / "study.json").read_text())
     assert meta["kind"] == "grid" and meta["factors"] == ["device"]
     assert meta["fixed"]["iterations"] == 4 and "device" not in meta["fixed"]
+    assert meta["max_trial_seconds"] == 0  # no cap: the budget line says so
 
 
 def contents(folder: Path) -> dict:

@@ -6,13 +6,14 @@ import re
 import pandas as pd
 import pytest
 
-from analysis import search_answer
+from analysis import results_page, search_answer
 from test_analysis import write_results
+from test_results_page import write_no_evaluations
 
 SPACE = {"lr_img": {"loguniform": [0.01, 10.0]}, "init": {"choice": ["noise", "real"]}}
 SEARCH = {"kind": "search", "factors": list(SPACE), "space": SPACE, "repeats": 1,
           "objectives": [{"metric": "acc_mean", "mode": "max"}], "resources": {"cpu": 1},
-          "machine": "AMD EPYC (AVX-512 BF16), 2 CPUs",
+          "machine": "AMD EPYC (AVX-512 BF16), 2 CPUs", "max_trial_seconds": 1000,
           "fixed": {"dataset": "MNIST", "model": "ConvNet", "ipc": 1, "iterations": 4,
                     "eval_models": 2, "eval_epochs": 300}}
 
@@ -74,8 +75,9 @@ def test_the_section_confirms_the_found_configurations_against_dcs_default(resul
     folders = sorted(p.parent for p in results.glob("*/study.json"))
     text = search_answer.sections(folders, tmp_path / "docs", studies)
     assert text.startswith("## What does a search find? (`search_mnist`, MNIST)")
-    assert ("13 configurations (12 with a result, 1 stopped at max_trial_seconds, 0 "
+    assert ("13 configurations (12 with a result, 1 stopped at max_trial_seconds (1000 s), 0 "
             "diverged, 0 failed)") in text
+    assert "2 CPUs; sampler tpe." in text
     assert "    name: found_mnist" in text  # the shipped study, as it is
     table = text[text.index("| configuration |"):].split("\n\n")[0].splitlines()
     first, second = table[2], table[3]
@@ -112,3 +114,15 @@ def test_the_glance_line_gives_the_best_confirmed_and_tpe_against_random(results
     random = 100 * (0.70 + 0.01 * 5)
     assert f"search_mnist_random (random) {random:.1f} %" in line
     assert search_answer.glance([results / "search_mnist"]) == []  # nothing confirmed yet
+
+
+def test_a_search_and_its_confirmation_answer_no_question_of_the_grids(results, tmp_path):
+    """Both vary `init`, but neither is a designed comparison of its levels: only the
+    search section speaks for them (its glance line included)."""
+    for folder in results.iterdir():
+        write_no_evaluations(folder)  # nothing re-evaluated after the protocol correction
+    text = results_page.page(results, tmp_path / "docs").read_text()
+    assert "How to initialise" not in text
+    assert text.count("## What does a search find?") == 1
+    glance = text.split("## At a glance")[1].split("\n## ")[0]
+    assert glance.count("\n- ") == 1 and "What does a search find? MNIST" in glance

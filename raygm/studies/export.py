@@ -164,6 +164,7 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
             "fixed": study.fixed, "sampler": study.sampler if study.search else None,
             "objectives": [asdict(o) for o in study.objectives], "space": study.space(),
             "repeats": study.repeats, "confirm": study.confirm and asdict(study.confirm),
+            "max_trial_seconds": study.max_trial_seconds,
             "resources": info.resources, "machine": info.machine,
             "launched": {"study_file": info.study_file, "overrides": info.overrides}}
     write_atomic(out, STUDY_JSON, json.dumps(meta, indent=2).encode())
