@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from raygm.core import records  # noqa: E402
@@ -89,6 +90,12 @@ def load(root: Path) -> Results:
                    study=json.loads((root / "study.json").read_text()))
 
 
+def eval_net_column(folder: Path) -> list[str]:
+    """["eval_net"] where the trials have it (exports before it was a field evaluated on the
+    matching network's settings, eval_protocol.evaluated_norm's default)."""
+    return [c for c in pq.read_schema(Path(folder) / "trials.parquet").names if c == "eval_net"]
+
+
 def read_evaluations(folder: Path) -> pd.DataFrame:
     """evaluations.parquet with a column `superseded`: the evaluation used another
     augmentation than its protocol chooses today (it was made under an earlier version of
@@ -96,7 +103,8 @@ def read_evaluations(folder: Path) -> pd.DataFrame:
     frame = pd.read_parquet(Path(folder) / "evaluations.parquet")
     # the settings DC's rules read, from each evaluation's trial
     rules = pd.read_parquet(Path(folder) / "trials.parquet",
-                            columns=["trial_id", "dataset", "net_norm", "dsa", "eval_augment"])
+                            columns=["trial_id", "dataset", "net_norm", "dsa", "eval_augment",
+                                     *eval_net_column(folder)])
     settings = frame[["trial_id", "protocol", "arch", "augment"]].merge(rules, on="trial_id",
                                                                         how="left")
     frame["superseded"] = pd.Series([superseded(row) for row in settings.to_dict("records")],

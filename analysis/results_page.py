@@ -123,9 +123,12 @@ def protocol_rules(trials: pd.DataFrame, evaluations: pd.DataFrame) -> str:
     no augmentation, 300 epochs", each once."""
     archs = (evaluations[["trial_id", "arch"]] if not evaluations.empty
              else trials[["trial_id"]].assign(arch=trials["model"]))
-    cases = trials[["trial_id", "dataset", "net_norm", "dsa"]].merge(archs, on="trial_id")
+    cases = trials[["trial_id", "dataset", "net_norm", "dsa"]].assign(
+        eval_net=trials.get("eval_net", "matching")).merge(archs, on="trial_id")
     return "; ".join(dict.fromkeys(
-        eval_protocol.describe(c["dataset"], c["arch"], c["net_norm"], c["dsa"])
+        eval_protocol.describe(c["dataset"], c["arch"],
+                               eval_protocol.evaluated_norm(c["net_norm"], c["eval_net"]),
+                               c["dsa"])
         for c in cases.to_dict("records")))
 
 

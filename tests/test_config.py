@@ -116,3 +116,29 @@ def test_network_settings_are_accepted_where_a_network_of_the_run_reads_them(mod
 def test_network_settings_at_their_defaults_are_accepted_for_any_network():
     for model in MODELS:
         assert RunConfig(model=model, net_width=128, net_norm="instancenorm").net == ModelConfig()
+
+
+@pytest.mark.parametrize("changes, field, allowed", [
+    ({"eval_net": "dc"}, "eval_net", "matching, standard"),
+    # no ConvNet is evaluated: standard would change nothing
+    ({"model": "MLP", "eval_net": "standard"}, "eval_net", "matching unless eval_archs include "
+                                                            "ConvNet"),
+    # a standard ConvNet evaluates, an MLP matches: nothing reads net_width
+    ({"model": "MLP", "eval_archs": ("ConvNet",), "eval_net": "standard", "net_width": 64},
+     "net_width", "128 unless"),
+])
+def test_evaluation_network_settings_that_would_change_nothing_are_refused(changes, field,
+                                                                           allowed):
+    with pytest.raises(ConfigError) as err:
+        RunConfig(**changes)
+    assert err.value.field == field and err.value.allowed.startswith(allowed)
+
+
+def test_standard_evaluation_networks_are_dcs_convnet_whatever_the_matching_network():
+    config = RunConfig(net_width=256, net_depth=4, net_norm="batchnorm", net_act="leakyrelu")
+    assert config.eval_net_settings == config.net != ModelConfig()  # matching: the variant
+    standard = config.replace(eval_net="standard")
+    assert standard.net == config.net and standard.eval_net_settings == ModelConfig()
+    # DC's rules read the evaluated network's norm: batchnorm's crop/noise only on its variant
+    assert config.eval_augmentation("ConvNet") == "crop_noise"
+    assert standard.eval_augmentation("ConvNet") == "dc"

@@ -3,7 +3,8 @@ import pytest
 
 from raygm.core.augment import AUGMENTATIONS
 from raygm.core.config import RunConfig
-from raygm.core.eval_protocol import DC_RULES, dc_rule, describe, superseded
+from raygm.core.eval_protocol import DC_RULES, STANDARD_NORM, dc_rule, describe, superseded
+from raygm.core.models import ModelConfig
 
 # (dataset, ipc, evaluation network, its norm, dsa) -> (augmentation, epochs), as in DC's
 # utils.get_daparam and main.py
@@ -76,4 +77,19 @@ def test_an_evaluation_made_under_another_rule_is_superseded(protocol, eval_augm
                                                              augment, expected):
     row = {"protocol": protocol, "eval_augment": eval_augment, "dataset": dataset,
            "arch": "ConvNet", "net_norm": "instancenorm", "dsa": "none", "augment": augment}
+    assert superseded(row) is expected
+
+
+def test_the_standard_norm_is_dcs_convnets():
+    assert STANDARD_NORM == ModelConfig().norm
+
+
+@pytest.mark.parametrize("eval_net, augment, expected", [
+    ("matching", "crop_noise", False), ("matching", "dc", True),
+    ("standard", "dc", False), ("standard", "crop_noise", True), (None, "crop_noise", False)])
+def test_a_batchnorm_run_evaluated_on_the_standard_convnet_follows_its_rule(eval_net, augment,
+                                                                           expected):
+    """None: an export from before eval_net, evaluated on the matching network."""
+    row = {"protocol": "full", "eval_augment": "auto", "dataset": "MNIST", "arch": "ConvNet",
+           "net_norm": "batchnorm", "dsa": "none", "augment": augment, "eval_net": eval_net}
     assert superseded(row) is expected

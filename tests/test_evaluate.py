@@ -5,9 +5,9 @@ import torch
 
 from raygm.core.augment import AUGMENTATIONS, DSA
 from raygm.core.config import RunConfig
-from raygm.core.evaluate import (accuracy, evaluate_network, evaluate_synthetic, train_and_test,
-                            train_stacked)
-from raygm.core.models import build_model
+from raygm.core.evaluate import (accuracy, evaluate_network, evaluate_synthetic,
+                                 evaluation_network, train_and_test, train_stacked)
+from raygm.core.models import ModelConfig, build_model
 from raygm.core.training import train_epochs
 
 from conftest import make_real_data
@@ -149,3 +149,16 @@ def test_bf16_evaluation_learns_as_fp32_does(tiny_config):
         evaluate_network(images, labels, data, config.replace(precision="bf16", eval_epochs=2),
                          "ConvNet", 0, 0)
     assert calls and all(calls)  # training and the test pass
+
+
+@pytest.mark.parametrize("eval_net", ["matching", "standard"])
+def test_the_evaluation_networks_are_the_matching_variant_or_dcs_standard_convnet(eval_net,
+                                                                                 tiny_config):
+    data = make_real_data()
+    config = tiny_config.replace(eval_net=eval_net)
+    net, _ = evaluation_network(data, config, "ConvNet", 0, 0, torch.device("cpu"))
+    expected = build_model("ConvNet", data.channels, data.num_classes, data.im_size,
+                           config.net if eval_net == "matching" else ModelConfig())
+    assert [p.shape for p in net.parameters()] == [p.shape for p in expected.parameters()]
+    assert 0 <= evaluate_network(data.images[::3], data.labels[::3], data, config, "ConvNet", 0,
+                                 0) <= 1

@@ -30,7 +30,8 @@ def write_search(root):
     (root / "study.json").write_text(json.dumps({
         "name": "search_mnist", "kind": "search", "factors": list(SPACE), "space": SPACE,
         "fixed": {"dataset": "MNIST", "model": "ConvNet", "ipc": 1, "iterations": 100,
-                  "eval_at": [100], "eval_models": 2, "eval_epochs": 300},
+                  "eval_at": [100], "eval_models": 2, "eval_epochs": 300,
+                  "eval_net": "standard"},
         "objectives": [{"metric": "acc_mean", "mode": "max"}],
         "resources": {"cpu": 1, "gpu": 0.25}}))
 
@@ -53,6 +54,8 @@ def test_the_best_finished_configurations_become_a_valid_confirmation_study(tmp_
     assert study.num_trials == 15
     assert [study.run_config(study.grid_points[0], r).seed for r in range(5)] == \
         list(range(100, 105))
+    # confirmed on the network the search screened on: DC's standard ConvNet
+    assert study.run_config(study.grid_points[0], 0).eval_net == "standard"
 
 
 def test_asking_for_more_configurations_than_finished_is_an_error(tmp_path, capsys):

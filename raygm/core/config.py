@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 from .augment import AUGMENTATIONS, DSA_STRATEGIES
 from .data import DATASETS
-from .eval_protocol import augmentation, dc_rule, epochs_for
+from .eval_protocol import EVAL_NETS, augmentation, dc_rule, epochs_for
 from .gpu import LEVERS
 from .higher_order import HESSIAN_CURVATURES, HESSIAN_MODES, needs_real_graph
 from .init import INITS
@@ -139,6 +139,10 @@ class RunConfig:
     eval_epochs: int | None = field(default=None, metadata={
         "help": "epochs per evaluation network (default DC's: 1000 with augmentation, else "
                 "300)"})
+    eval_net: str = field(default="matching", metadata={
+        "help": "the evaluation ConvNets: matching: the matching network's net_* settings (DC's "
+                "ConvNet ablation); standard: DC's standard ConvNet whatever net_* say "
+                "(raygm/core/eval_protocol.py)", "choices": EVAL_NETS})
     eval_lr: float = field(default=0.01, metadata={"help": "evaluation learning rate"})
     eval_batch: int = field(default=256, metadata={"help": "evaluation training batch size"})
     eval_augment: str = field(default="auto", metadata={
@@ -285,9 +289,13 @@ class RunConfig:
                 if getattr(self, name) is not None:
                     raise ConfigError(name, getattr(self, name),
                                       "unset when eval_models is 0 (nothing is evaluated)")
+        if self.eval_net != default.eval_net and "ConvNet" not in self.eval_architectures:
+            raise ConfigError("eval_net", self.eval_net, f"{default.eval_net} unless "
+                              "eval_archs include ConvNet (the only network it changes)")
         # A network setting none of the run's networks reads would make a grid over it run
         # copies of one trial.
-        built = {self.model, *self.eval_architectures}
+        built = {self.model, *(a for a in self.eval_architectures
+                               if self.eval_net == "matching" or a != "ConvNet")}
         for setting in fields(ModelConfig):
             name = f"net_{setting.name}"
             readers = [m for m in MODELS if setting.name in MODEL_SETTINGS[m]]
@@ -304,9 +312,14 @@ class RunConfig:
 
     @property
     def net(self) -> ModelConfig:
-        """The matching and evaluation networks' own settings."""
+        """The matching network's own settings."""
         return ModelConfig(self.net_width, self.net_depth, self.net_act, self.net_norm,
                            self.net_pooling)
+
+    @property
+    def eval_net_settings(self) -> ModelConfig:
+        """The evaluation networks' settings (eval_net)."""
+        return self.net if self.eval_net == "matching" else ModelConfig()
 
     def uses_lever(self, lever: str) -> bool:
         return lever in (self.levers or ())
@@ -327,7 +340,8 @@ class RunConfig:
     def eval_augmentation(self, arch: str) -> str:
         """The augmentation evaluation networks of `arch` train with: eval_augment, or with
         auto DC's rule for the run (eval_protocol.DC_RULES)."""
-        return augmentation(self.eval_augment, self.dataset, arch, self.net_norm, self.dsa)
+        return augmentation(self.eval_augment, self.dataset, arch, self.eval_net_settings.norm,
+                            self.dsa)
 
     @property
     def dsa_strategy(self) -> str:
@@ -344,7 +358,7 @@ class RunConfig:
         if self.eval_epochs is not None:
             return self.eval_epochs
         if self.eval_augment == "auto":
-            return dc_rule(self.dataset, arch, self.net_norm, self.dsa).epochs
+            return dc_rule(self.dataset, arch, self.eval_net_settings.norm, self.dsa).epochs
         return epochs_for(self.eval_augment)
 
     def to_dict(self) -> dict[str, Any]:

@@ -42,6 +42,18 @@ def dc_rule(dataset: str, arch: str, net_norm: str, dsa: str) -> Rule:
     return next(rule for rule, hit in zip(DC_RULES, applies) if hit)
 
 
+# Which ConvNet the evaluation networks are: the matching network's variant (net_width, ...),
+# as DC's ConvNet ablation distils and evaluates on one variant, or DC's standard ConvNet, the
+# one its published numbers were measured on, whatever the matching network is.
+EVAL_NETS = ("matching", "standard")
+STANDARD_NORM = "instancenorm"  # DC's standard ConvNet's (models.ModelConfig's default)
+
+
+def evaluated_norm(net_norm: str, eval_net: str) -> str:
+    """The normalisation of the ConvNets a set is evaluated on, which DC's rules read."""
+    return net_norm if eval_net == "matching" else STANDARD_NORM
+
+
 # Protocols a saved synthetic set can be re-evaluated with (`raygm evaluate`): changes to the
 # run config's evaluation settings. full: DC's (DC_RULES); study: the trial's own settings
 # (e.g. on other architectures).
@@ -62,9 +74,9 @@ def superseded(evaluation: dict[str, Any]) -> bool:
     used another augmentation than its protocol chooses today: one made before a correction
     of DC's rules."""
     chosen = PROTOCOLS[evaluation["protocol"]].get("eval_augment", evaluation["eval_augment"])
+    norm = evaluated_norm(evaluation["net_norm"], evaluation.get("eval_net") or "matching")
     return evaluation["augment"] != augmentation(chosen, evaluation["dataset"],
-                                                 evaluation["arch"], evaluation["net_norm"],
-                                                 evaluation["dsa"])
+                                                 evaluation["arch"], norm, evaluation["dsa"])
 
 
 def epochs_for(augment: str) -> int:

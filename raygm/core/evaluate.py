@@ -59,7 +59,7 @@ def evaluation_network(data: RealData, config: RunConfig, arch: str, iteration: 
     # building it does not change what the global random stream gives next
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
+        net = build_model(arch, data.channels, data.num_classes, data.im_size, config.eval_net_settings)
     return net.to(device), torch.Generator().manual_seed(seed)
 
 
@@ -164,7 +164,7 @@ def full_data_baseline(data: RealData, arch: str, config: RunConfig, epochs: int
                        device: torch.device) -> float:
     """Test accuracy of one `arch` network trained on the whole real train split."""
     torch.manual_seed(config.seed)
-    net = build_model(arch, data.channels, data.num_classes, data.im_size, config.net)
+    net = build_model(arch, data.channels, data.num_classes, data.im_size, config.eval_net_settings)
     net = compiled(net.to(device), config.execution, config.uses_lever("cuda_graphs"))
     return train_and_test(net, data.images.to(device), data.labels.to(device), data, epochs,
                           config.eval_lr, config.eval_batch, augment=None)
