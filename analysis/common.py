@@ -91,8 +91,7 @@ def load(root: Path) -> Results:
 
 
 def eval_net_column(folder: Path) -> list[str]:
-    """["eval_net"] where the trials have it (exports before it was a field evaluated on the
-    matching network's settings, eval_protocol.evaluated_norm's default)."""
+    """["eval_net"] where the trials have it (not in exports from before the field)."""
     return [c for c in pq.read_schema(Path(folder) / "trials.parquet").names if c == "eval_net"]
 
 

@@ -124,7 +124,7 @@ def protocol_rules(trials: pd.DataFrame, evaluations: pd.DataFrame) -> str:
     archs = (evaluations[["trial_id", "arch"]] if not evaluations.empty
              else trials[["trial_id"]].assign(arch=trials["model"]))
     cases = trials[["trial_id", "dataset", "net_norm", "dsa"]].assign(
-        eval_net=trials.get("eval_net", "matching")).merge(archs, on="trial_id")
+        eval_net=trials.get("eval_net")).merge(archs, on="trial_id")
     return "; ".join(dict.fromkeys(
         eval_protocol.describe(c["dataset"], c["arch"],
                                eval_protocol.evaluated_norm(c["net_norm"], c["eval_net"]),

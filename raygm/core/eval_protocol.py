@@ -49,9 +49,10 @@ EVAL_NETS = ("matching", "standard")
 STANDARD_NORM = "instancenorm"  # DC's standard ConvNet's (models.ModelConfig's default)
 
 
-def evaluated_norm(net_norm: str, eval_net: str) -> str:
-    """The normalisation of the ConvNets a set is evaluated on, which DC's rules read."""
-    return net_norm if eval_net == "matching" else STANDARD_NORM
+def evaluated_norm(net_norm: str, eval_net: str | None) -> str:
+    """The normalisation of the ConvNets a set is evaluated on, which DC's rules read (no
+    eval_net: a run from before the field, evaluated on the matching network)."""
+    return STANDARD_NORM if eval_net == "standard" else net_norm
 
 
 # Protocols a saved synthetic set can be re-evaluated with (`raygm evaluate`): changes to the
@@ -74,7 +75,7 @@ def superseded(evaluation: dict[str, Any]) -> bool:
     used another augmentation than its protocol chooses today: one made before a correction
     of DC's rules."""
     chosen = PROTOCOLS[evaluation["protocol"]].get("eval_augment", evaluation["eval_augment"])
-    norm = evaluated_norm(evaluation["net_norm"], evaluation.get("eval_net") or "matching")
+    norm = evaluated_norm(evaluation["net_norm"], evaluation.get("eval_net"))
     return evaluation["augment"] != augmentation(chosen, evaluation["dataset"],
                                                  evaluation["arch"], norm, evaluation["dsa"])
 
