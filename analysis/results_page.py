@@ -441,11 +441,15 @@ def table_one(folders: list[Path]) -> str:
     if not rows:
         return ""
     table = pd.DataFrame([rows[key] for key in sorted(rows)])  # NaN cells read n/a
+    # selection.kcenter starts where herding does, and at ipc 1 stops there
+    same = (" At 1 image per class k-center's one pick is herding's first (the image nearest "
+            "its class's mean in the embedding), so their rows hold the same sets."
+            if {"herding", "k-center"} <= set(table["method"]) else "")
     return ("## DC's Table 1: coreset selections, DC and DSA (ConvNet, 1 image per class)\n\n"
             "Each row is one study's configurations of a method, at that study's budget "
             "(the published numbers: 1000 iterations, batch_real 256, 20 evaluation "
-            f"networks); `random` is `init real` evaluated without distillation. Only cells "
-            f"with {MIN_SEEDS} or more seeds are shown.\n\n"
+            f"networks); `random` is `init real` evaluated without distillation.{same} Only "
+            f"cells with {MIN_SEEDS} or more seeds are shown.\n\n"
             + common.markdown_table(table) + "\n")
 
 

@@ -41,6 +41,14 @@ def test_kcenter_picks_the_farthest_points():
     assert kcenter(points, 3).tolist() == [0, 2, 3]
 
 
+def test_kcenter_starts_where_herding_does_so_one_pick_is_the_same():
+    # why results.md's Table 1 shows the same sets for both at 1 image per class
+    for seed in range(5):
+        features = torch.randn(40, 6, generator=torch.Generator().manual_seed(seed))
+        assert kcenter(features, 1).tolist() == herding(features, 1).tolist()
+        assert kcenter(features, 3).tolist()[0] == herding(features, 3).tolist()[0]
+
+
 @pytest.mark.parametrize("select", [herding, kcenter])
 def test_no_row_twice_even_among_duplicates(select):
     features = torch.randn(6, 3, generator=torch.Generator().manual_seed(2)).repeat(3, 1)
