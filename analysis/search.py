@@ -28,12 +28,10 @@ import pandas as pd
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
 from analysis import common
+from raygm.core import records
 
 TARGET_QUANTILE = 0.1  # PED-ANOVA's default: importance for reaching the top 10%
 ADVISED_TOP_TRIALS = 5  # Optuna's advice for a stable PED-ANOVA
-# trials that have spent all they will: with a result, or without one (stopped at
-# max_trial_seconds, diverged, failed)
-ENDED = (common.FINISHED, "OVER_TIME", common.DIVERGED, "ERROR")
 
 
 def distribution(spec: dict):
@@ -221,7 +219,7 @@ def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame
     rows, curves = [], []
     for folder in folders:
         results = common.load(folder)
-        trials = results.trials[results.trials["status"].isin(ENDED)]
+        trials = results.trials[results.trials["status"].isin(records.ENDED_STATUSES)]
         trials = trials.iloc[started_order(trials).argsort()]
         cpus = results.study.get("resources", {}).get("cpu", 1)
         hours = (trials["wall_seconds"] * cpus).cumsum() / 3600

@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis import common, final, search
 from analysis.questions import TABLE_ONE
+from raygm.core import records
 
 # DC's default configuration at 200 iterations, 5 seeds, each set confirmed under DC's
 # full protocol: the studies that answer "which network to match with", ConvNet rows
@@ -68,7 +69,7 @@ def collect(folders: list[Path]) -> list[Searches]:
 def budget(results: common.Results) -> str:
     trials = results.trials
     counts = trials["status"].value_counts()
-    ended = trials[trials["status"].isin(search.ENDED)]
+    ended = trials[trials["status"].isin(records.ENDED_STATUSES)]
     hours = (ended["wall_seconds"].sum() * results.study["resources"].get("cpu", 1)) / 3600
     fixed = results.study["fixed"]
     cap = results.study.get("max_trial_seconds")

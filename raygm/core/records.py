@@ -33,6 +33,9 @@ MEMORY = "peak_memory_mb"
 # a trial whose run diverged (distill.Diverged) reports it once, as its last report: this
 # key holds the message, and the trial's status is DIVERGED (status table, trials.parquet)
 DIVERGED = "diverged"
+# trials.parquet's status: Ray Tune's, with a TERMINATED trial relabelled OVER_TIME (stopped at
+# the study's max_trial_seconds) or DIVERGED; a trial with one of these will not run again
+ENDED_STATUSES = ("TERMINATED", "OVER_TIME", "DIVERGED", "ERROR")
 # a trial whose configuration and seed an earlier trial ran reports that trial's final
 # metrics once, with duplicate_of = its id (trials.parquet)
 

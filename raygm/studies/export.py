@@ -14,6 +14,7 @@ import json
 import math
 import posixpath
 import shutil
+import sys
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import get_type_hints
@@ -94,17 +95,32 @@ def export_study(path: str, to: str | None = None) -> str:
     final = absolute(to) if to is not None else folder.results()
     out = export_target(final, study.name)
     try:
-        write_export(folder, study, info, out)
+        statuses = write_export(folder, study, info, out)
     except BaseException:
         if out != final:  # a half export never replaces a whole one
             shutil.rmtree(out, ignore_errors=True)
         raise
     if out != final:
         replace_folder(Path(final), Path(out))
+    note = in_progress(statuses, study.num_trials)
+    if note:
+        print(f"raygm: {note}", file=sys.stderr)
     return final
 
 
-def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) -> None:
+def in_progress(statuses: list[str], planned: int) -> str | None:
+    """What an export of a study still under way lacks (statuses: its trials', as exported;
+    planned: the study's number of trials), or None once every trial has ended: results
+    pages and commits want whole studies, and an export looks whole whenever it is taken."""
+    ended = sum(s in records.ENDED_STATUSES for s in statuses)
+    if ended >= planned:
+        return None
+    return (f"{ended} of {planned} trials have ended: this export is a snapshot of a study "
+            f"in progress (export again when the study completes)")
+
+
+def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) -> list[str]:
+    """Writes the export to out; returns the exported trials' statuses."""
     path = folder.path
     fs, _ = filesystem(path)
     analysis = tune.ExperimentAnalysis(path)
@@ -168,6 +184,7 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
             "resources": info.resources, "machine": info.machine,
             "launched": {"study_file": info.study_file, "overrides": info.overrides}}
     write_atomic(out, STUDY_JSON, json.dumps(meta, indent=2).encode())
+    return [row["status"] for row in trial_rows]
 
 
 def is_export(path: str) -> bool:
