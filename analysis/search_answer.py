@@ -72,7 +72,7 @@ def budget(results: common.Results) -> str:
     ended = trials[trials["status"].isin(records.ENDED_STATUSES)]
     hours = (ended["wall_seconds"].sum() * results.study["resources"].get("cpu", 1)) / 3600
     fixed = results.study["fixed"]
-    cap = results.study.get("max_trial_seconds")
+    cap, limit = results.study.get("max_trial_seconds"), results.study.get("max_core_hours")
     sampler = dict(results.study.get("sampler") or {"name": "tpe"})
     options = ", ".join(k if v is True else f"{k}={v}" for k, v in sampler.items()
                         if k != "name")
@@ -83,7 +83,9 @@ def budget(results: common.Results) -> str:
             f"({counts.get(common.FINISHED, 0)} with a result, {counts.get('OVER_TIME', 0)} "
             f"stopped at max_trial_seconds{f' ({cap:g} s)' if cap else ''}, "
             f"{counts.get(common.DIVERGED, 0)} diverged, "
-            f"{counts.get('ERROR', 0)} failed); {hours:.1f} core-hours on "
+            f"{counts.get('ERROR', 0)} failed); {hours:.1f} core-hours"
+            + (f" (max_core_hours {limit:g}: no trial started past it)" if limit else "")
+            + " on "
             f"{results.study.get('machine', 'an unrecorded machine')}; sampler {sampler}.")
 
 
@@ -245,7 +247,10 @@ def section(searches: Searches, out: Path, studies: Path) -> str:
     history, importance = search.best_so_far(folders, figures), search.importance(tpe, figures)
     common.write([history, importance], figures)  # their tables as CSV beside the figures
     parts.append(common.section_markdown(history, level=3, images_in=where))
-    if not searches.random:
+    if searches.random:
+        parts.append(f"Random search of the same space (`{searches.random.name}`): "
+                     + budget(searches.random))
+    else:
         parts.append("No random search of this space yet: whether TPE beat random sampling "
                      "cannot be told here.")
     parts.append(common.section_markdown(importance, level=3, images_in=where))

@@ -207,26 +207,36 @@ def cmd_study(args: argparse.Namespace) -> None:
                                 shared_storage=args.shared_storage)
     else:
         results = launch.resume(args.path, args.address)
-    study = StudyFolder(results.experiment_path).study()
-    if study.confirm and not results.errors:
-        from .studies.reevaluation import confirm_study
+    path = results.experiment_path
+    study = StudyFolder(path).study()
+    stopped = status.stopped(path)
+    if not stopped and study.confirm and not results.errors:
+        from .studies.reevaluation import Interrupted, confirm_study
 
-        confirm_study(results.experiment_path, study.confirm)
-    print(status.format_table(status.trial_table(results.experiment_path)))
-    print(f"study: {results.experiment_path}\nresults: {export_study(results.experiment_path)}")
+        try:
+            confirm_study(path, study.confirm)
+        except Interrupted as exc:
+            stopped = f"the confirmation stopped: {exc}"
+    print(status.format_table(status.trial_table(path)))
+    print(f"study: {path}\nresults: {export_study(path)}")
+    if stopped:
+        sys.exit(f"raygm study: {stopped}; `raygm study resume {path}` continues it")
     if results.errors:
         sys.exit(f"raygm study: {len(results.errors)} trial(s) failed; "
                  f"`raygm study resume {results.experiment_path}` retries them")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .studies.reevaluation import evaluate_study
+    from .studies.reevaluation import Interrupted, evaluate_study
     from .studies.export import export_study, is_export
 
-    evaluate_study(args.path, args.trials, args.archs, args.models, args.protocol, args.epochs,
-                   args.address, where=dict(args.where), data_dir=args.data_dir,
-                   download=False if args.no_download else None,
-                   skip_missing=args.skip_missing)
+    try:
+        evaluate_study(args.path, args.trials, args.archs, args.models, args.protocol,
+                       args.epochs, args.address, where=dict(args.where),
+                       data_dir=args.data_dir, download=False if args.no_download else None,
+                       skip_missing=args.skip_missing)
+    except Interrupted as exc:
+        sys.exit(f"raygm evaluate: stopped: {exc}; the same command evaluates them")
     if is_export(args.path):
         print(f"updated {args.path}")
     else:

@@ -290,6 +290,26 @@ def test_trial_whose_worker_dies_resumes_to_the_uninterrupted_result(local_ray, 
     assert torch.equal(resumed, run.images.detach())
 
 
+def test_a_search_starts_no_trial_once_its_trials_have_run_max_core_hours(local_ray, tmp_path,
+                                                                         data_dir, capsys):
+    """A budget of 12 core-seconds, trials of about 6 s one at a time (1 CPU each): the
+    search asks for trials while the ended ones have run less, then none; the study is
+    complete (no snapshot, nothing to resume) with fewer trials than `trials`."""
+    fixed = {**TINY, "iterations": 40, "eval_at": [40]}
+    path = write_study(tmp_path, name="budget", fixed=fixed, trials=30, sampler="random",
+                       search={"lr_img": {"loguniform": [0.01, 1.0]}}, resources={"cpu": 1},
+                       max_concurrent=1, max_core_hours=12 / 3600)
+    results = launch.launch(path, storage=str(tmp_path / "out"), data_dir=data_dir)
+    assert not results.errors
+    seconds = [r.metrics["time_total_s"] for r in sorted(
+        results, key=lambda r: r.metrics["timestamp"])]
+    assert 1 <= len(seconds) < 30
+    assert sum(seconds[:-1]) < 12 <= sum(seconds)  # each started under budget; then none
+    assert "the trials have run max_core_hours (0.00333333): no new trials" in \
+        capsys.readouterr().out
+    assert status.stopped(results.experiment_path) is None
+
+
 def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_dir, capsys):
     """A search whose trial diverges (lr_img 1e30) and one that outlasts max_trial_seconds
     (20000 iterations, stopped by Ray Tune at 15 s): they end DIVERGED and OVER_TIME in the
@@ -502,6 +522,51 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
         after = next(d for d in study.iterdir() if trial in d.name) / "result.json"
         assert after.read_bytes() == before
     assert StudyFolder(str(study)).launch_info().data_dir == data_dir
+
+
+def test_one_ctrl_c_stops_the_study_or_its_confirmation_and_resume_goes_on(no_local_ray,
+                                                                          tmp_path, data_dir):
+    """Ctrl-C during the trials ends the run with no confirmation of a half study; Tune's
+    handler outlives a run no signal ended, yet one Ctrl-C during the confirmation must also
+    stop the driver at once, keeping the networks evaluated; resume evaluates the others."""
+    networks = 6
+    fixed = {**TINY, "iterations": ITERATIONS, "eval_at": [ITERATIONS]}
+    path = write_study(tmp_path, fixed=fixed, grid={"init": ["noise", "real"]},
+                       resources={"cpu": 1}, max_concurrent=1,
+                       confirm={"top": 1, "eval_models": networks, "protocol": "study",
+                                "eval_epochs": 300})
+    study = tmp_path / "out" / "tiny"
+
+    def ctrl_c_once(driver, ready):
+        deadline = time.time() + 240
+        while not ready() and time.time() < deadline:
+            time.sleep(0.2)
+        os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in its terminal sends
+        output, _ = driver.communicate(timeout=60)
+        assert driver.returncode == 1, output
+        assert f"raygm study resume {study}" in output
+        return output
+
+    def one_trial_ended():
+        ended = list(study.glob("experiment_state-*.json")) and [
+            r["status"] == "TERMINATED" for r in status.trial_table(str(study))]
+        return ended and any(ended) and not all(ended)
+    output = ctrl_c_once(raygm("study", "launch", path, "--storage", str(tmp_path / "out"),
+                               "--data-dir", data_dir), one_trial_ended)
+    assert "raygm study: 1 of 2 trials have ended; `raygm study resume" in output, output
+    assert not list(study.glob("evaluations/*.json"))  # no confirmation of half a study
+
+    output = ctrl_c_once(raygm("study", "resume", str(study)),
+                         lambda: list(study.glob("evaluations/*.json")))
+    assert "the confirmation stopped" in output, output
+    kept = {p.name: p.read_bytes() for p in study.glob("evaluations/*.json")}
+    assert 1 <= len(kept) < networks, output
+
+    resume = raygm("study", "resume", str(study))
+    output, _ = resume.communicate(timeout=300)
+    assert resume.returncode == 0, output
+    after = {p.name: p.read_bytes() for p in study.glob("evaluations/*.json")}
+    assert len(after) == networks and all(after[name] == kept[name] for name in kept)
 
 
 

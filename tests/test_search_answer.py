@@ -41,7 +41,8 @@ def results(tmp_path):
                   [trial(i, 0.80 + 0.01 * i) for i in range(12)]
                   + [trial(12, None, status="OVER_TIME")])
     write_results(root / "search_mnist_random", {**SEARCH, "name": "search_mnist_random",
-                                                 "sampler": {"name": "random"}},
+                                                 "sampler": {"name": "random"},
+                                                 "max_core_hours": 0.5},
                   [trial(i, 0.70 + 0.01 * i) for i in range(6)])
     # the confirmation: two found configurations x seeds 0-4; DC's default: seeds 0-4
     found = [trial(10 * c + s, 0.9, seed=s, lr_img=lr, init="real")
@@ -78,6 +79,9 @@ def test_the_section_confirms_the_found_configurations_against_dcs_default(resul
     assert ("13 configurations (12 with a result, 1 stopped at max_trial_seconds (1000 s), 0 "
             "diverged, 0 failed)") in text
     assert "2 CPUs; sampler tpe." in text
+    assert ("Random search of the same space (`search_mnist_random`): Budget: MNIST" in text
+            and "core-hours (max_core_hours 0.5: no trial started past it) on AMD" in text
+            and "2 CPUs; sampler random." in text)
     assert "    name: found_mnist" in text  # the shipped study, as it is
     table = text[text.index("| configuration |"):].split("\n\n")[0].splitlines()
     first, second = table[2], table[3]

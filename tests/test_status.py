@@ -38,3 +38,17 @@ def test_a_live_status_pickled_by_raygm_before_its_layers_moved_still_works(tmp_
     assert isinstance(again, status.LiveStatus) and again.folder.path == str(tmp_path)
     again.on_trial_start(0, [], SimpleNamespace(trial_id="t1"))
     assert StudyFolder(tmp_path).status()["trials"]["t1"]["status"] == "RUNNING"
+
+
+def test_a_study_is_complete_once_every_trial_has_ended_and_it_has_all_or_its_budget():
+    # trials that will not run again, whatever their result, end a study; a trial still
+    # running or pending, or one a search has yet to ask for, does not
+    assert status.unfinished(["TERMINATED", "OVER_TIME", "DIVERGED", "ERROR"], 4) is None
+    assert status.unfinished(["TERMINATED", "RUNNING", "PENDING"], 3) == "1 of 3 trials have ended"
+    assert status.unfinished(["TERMINATED", "OVER_TIME"], 60) == "2 of 60 trials have ended"
+    # a search that has run its max_core_hours asks for no more trials: complete...
+    assert status.unfinished(["TERMINATED", "OVER_TIME"], 60, hours=5.2, budget=5.1) is None
+    # ...once those under way have ended; and not before the budget is run
+    assert status.unfinished(["TERMINATED", "RUNNING"], 60, hours=5.2, budget=5.1) is not None
+    assert status.unfinished(["TERMINATED", "OVER_TIME"], 60, hours=5.0, budget=5.1) is not None
+    assert status.unfinished(["TERMINATED"], 60, hours=9.0, budget=0) is not None  # no budget

@@ -29,7 +29,7 @@ from ..core.config import RunConfig, field_type
 from ..core.data import DATASETS
 from ..core.files import (absolute, beside, filesystem, read_text, replace_folder, trial_files,
                           write_atomic)
-from .status import error_message, protocol_accuracies, trial_status
+from .status import error_message, protocol_accuracies, stopped, trial_status
 from .store import LaunchInfo, StudyFolder, existing, group_networks, network_files, read_networks
 from .study_file import Study
 from .trial import trial_config
@@ -95,32 +95,22 @@ def export_study(path: str, to: str | None = None) -> str:
     final = absolute(to) if to is not None else folder.results()
     out = export_target(final, study.name)
     try:
-        statuses = write_export(folder, study, info, out)
+        write_export(folder, study, info, out)
     except BaseException:
         if out != final:  # a half export never replaces a whole one
             shutil.rmtree(out, ignore_errors=True)
         raise
     if out != final:
         replace_folder(Path(final), Path(out))
-    note = in_progress(statuses, study.num_trials)
+    note = stopped(path)
     if note:
-        print(f"raygm: {note}", file=sys.stderr)
+        print(f"raygm: {note}: this export is a snapshot of a study in progress (export again "
+              "when the study completes)", file=sys.stderr)
     return final
 
 
-def in_progress(statuses: list[str], planned: int) -> str | None:
-    """What an export of a study still under way lacks (statuses: its trials', as exported;
-    planned: the study's number of trials), or None once every trial has ended: results
-    pages and commits want whole studies, and an export looks whole whenever it is taken."""
-    ended = sum(s in records.ENDED_STATUSES for s in statuses)
-    if ended >= planned:
-        return None
-    return (f"{ended} of {planned} trials have ended: this export is a snapshot of a study "
-            f"in progress (export again when the study completes)")
-
-
-def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) -> list[str]:
-    """Writes the export to out; returns the exported trials' statuses."""
+def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) -> None:
+    """Writes the export to out."""
     path = folder.path
     fs, _ = filesystem(path)
     analysis = tune.ExperimentAnalysis(path)
@@ -181,10 +171,10 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
             "objectives": [asdict(o) for o in study.objectives], "space": study.space(),
             "repeats": study.repeats, "confirm": study.confirm and asdict(study.confirm),
             "max_trial_seconds": study.max_trial_seconds,
+            "max_core_hours": study.max_core_hours,
             "resources": info.resources, "machine": info.machine,
             "launched": {"study_file": info.study_file, "overrides": info.overrides}}
     write_atomic(out, STUDY_JSON, json.dumps(meta, indent=2).encode())
-    return [row["status"] for row in trial_rows]
 
 
 def is_export(path: str) -> bool:

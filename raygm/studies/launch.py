@@ -4,15 +4,17 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import optuna
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
-from ray.tune.search import Repeater
+from ray.tune.search import Repeater, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ..core.config import ConfigError
@@ -21,7 +23,7 @@ from ..core.distill import check_fits
 from ..core.files import absolute
 from ..core.machine import cpu_description
 from .console import Console
-from .status import LiveStatus, ended_early
+from .status import LiveStatus, core_hours, ended_early
 from .store import LaunchError, LaunchInfo, StudyFolder, existing
 from .study_file import SAMPLERS, Study, StudyError, apply_overrides, load_study, read_raw
 from .trial import SearchSpace, distill_trial, named, param_space
@@ -44,13 +46,22 @@ class Search(OptunaSearch):
     refused, leaving the trial RUNNING in optuna.db, and an earlier evaluation's accuracy is
     not the trial's. TPE then counts its settings among the worst, and so learns to avoid
     settings too slow for the study's limit. Every Optuna trial gets user attributes (shown by
-    optuna-dashboard): its Ray trial id, and once it ends its seed and raygm status."""
+    optuna-dashboard): its Ray trial id, and once it ends its seed and raygm status. Once the
+    trials have run the study's max_core_hours, it suggests no more (trials under way finish):
+    searches compared at one budget."""
 
     def __init__(self, study: Study, **options):
         super().__init__(**options)
-        self.study, self.suggested = study, {}  # saved with the searcher's state
+        # saved with the searcher's state: suggested params, seconds run by each trial
+        self.study, self.suggested, self.seconds = study, {}, {}
 
-    def suggest(self, trial_id: str) -> dict | None:
+    def suggest(self, trial_id: str) -> dict | str | None:
+        budget = self.study.max_core_hours
+        if budget and core_hours(self.seconds.values(), self.study) >= budget:
+            # Tune asks no more once told FINISHED: said once
+            print(f"raygm study: the trials have run max_core_hours ({budget:g}): no new "
+                  "trials; those under way finish")
+            return Searcher.FINISHED
         params = super().suggest(trial_id)
         if isinstance(params, dict):
             self.suggested[trial_id] = params
@@ -58,8 +69,14 @@ class Search(OptunaSearch):
             self._ot_trials[trial_id].set_user_attr("ray_trial_id", trial_id)
         return params
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.seconds[trial_id] = result.get("time_total_s", 0.0)
+        super().on_trial_result(trial_id, result)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
+        if result:
+            self.seconds[trial_id] = result.get("time_total_s", 0.0)
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
         params = self.suggested.pop(trial_id, {})
         status = "ERROR" if error else ended_early(self.study, params, result or {}) \
@@ -241,7 +258,20 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
         folder.write_study(raw)
         folder.write_launch(info)
         tuner = new_tuner(study, folder, info, callbacks)
-    return tuner.fit()
+    return fit(tuner)
+
+
+def fit(tuner: tune.Tuner) -> tune.ResultGrid:
+    """Tuner.fit, then SIGINT as before it: Tune's handler (end the run, keep its state)
+    outlives a run no signal ended, and would swallow a Ctrl-C meant for the confirmation
+    that follows."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        return tuner.fit()
+    finally:
+        # None: not set from Python; off the main thread Tune sets none (nor may we)
+        if handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, handler)
 
 
 def new_tuner(study: Study, folder: StudyFolder, info: LaunchInfo,
@@ -278,7 +308,6 @@ def resume(path: str, address: str | None = None) -> tune.ResultGrid:
     connect(address if address is not None else info.address)
     check_storage(folder.storage, info.shared_storage)
     if not folder.has_experiment():
-        return new_tuner(study, folder, info).fit()
-    tuner = tune.Tuner.restore(folder.path, trainable(study, folder, info),
-                               resume_unfinished=True, resume_errored=True)
-    return tuner.fit()
+        return fit(new_tuner(study, folder, info))
+    return fit(tune.Tuner.restore(folder.path, trainable(study, folder, info),
+                                  resume_unfinished=True, resume_errored=True))

@@ -35,10 +35,14 @@ from ..core.evaluate import evaluate_network, protocol_config
 from ..core.models import MODELS
 from ..core.files import absolute, filesystem, read_text, trial_files
 from .launch import connect
-from .store import (LaunchError, StudyFolder, existing, network_file, network_files,
-                    put_network)
+from .store import (EVALUATIONS, LaunchError, StudyFolder, existing, network_file,
+                    network_files, put_network)
 from .study_file import Confirm, Objective, Study
 from .trial import trial_config
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a re-evaluation: what was kept and what was not."""
 
 
 @dataclass(frozen=True)
@@ -209,14 +213,21 @@ def evaluate_study(path: str, which: str = "best:3", archs: tuple[str, ...] | No
                 pending[ref] = trial.trial_id
     total = len(pending)
     with tqdm(total=total, desc="raygm evaluate", unit="network", disable=not total) as bar:
-        while pending:
-            [ref], _ = ray.wait(list(pending))
-            trial_id = pending.pop(ref)
-            r = {"trial_id": trial_id, **ray.get(ref)}
-            put_network(path, r)
-            bar.update()
-            bar.write(f"{trial_id} {r['arch']} {protocol} network {r['network']}: "
-                      f"{100 * r['acc']:.2f}% ({r['seconds']:.0f} s)")
+        try:
+            while pending:
+                [ref], _ = ray.wait(list(pending))
+                trial_id = pending.pop(ref)
+                r = {"trial_id": trial_id, **ray.get(ref)}
+                put_network(path, r)
+                bar.update()
+                bar.write(f"{trial_id} {r['arch']} {protocol} network {r['network']}: "
+                          f"{100 * r['acc']:.2f}% ({r['seconds']:.0f} s)")
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise Interrupted(f"{bar.n} of the {total} networks were evaluated and are kept "
+                              f"(in {posixpath.join(path, EVALUATIONS)}); the other "
+                              f"{total - bar.n} were not") from None
     if export.is_export(path):
         export.add_evaluations(path)
         evaluations = export.read_evaluations(path)

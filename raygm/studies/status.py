@@ -10,7 +10,7 @@ from ray import tune
 
 from ..core.config import RunConfig
 from ..core.eval_protocol import superseded
-from ..core.records import DIVERGED
+from ..core.records import DIVERGED, ENDED_STATUSES
 from .store import LaunchError, StudyFolder, existing
 from .study_file import Study
 from .trial import trial_config
@@ -50,6 +50,34 @@ def trial_table(path: str) -> list[dict]:
         row["error"] = error_message(trial)[:100]
         rows.append(row)
     return rows
+
+
+def core_hours(seconds, study: Study) -> float:
+    """Core-hours of trials that ran these seconds (time_total_s) each: a study's budget."""
+    return sum(seconds) * study.resources.get("cpu", 1) / 3600
+
+
+def unfinished(statuses: list[str], planned: int, hours: float = 0.0,
+               budget: float = 0.0) -> str | None:
+    """What a study lacks (statuses: its trials'; planned: its number of trials; hours: the
+    core-hours they have run, of a search's budget max_core_hours), or None once it is
+    complete: every trial has ended, and it has all the trials it plans or has run its budget.
+    Results pages and commits want whole studies."""
+    ended = sum(s in ENDED_STATUSES for s in statuses)
+    if ended == len(statuses) and (ended >= planned or 0 < budget <= hours):
+        return None
+    return f"{ended} of {planned} trials have ended"
+
+
+def stopped(path: str) -> str | None:
+    """unfinished() of a study folder: how a run that ended before its study (Ctrl-C: Ray
+    Tune ended it, keeping its state) left it, or None."""
+    folder = existing(path)
+    study = folder.study()
+    hours = core_hours(((t.last_result or {}).get("time_total_s", 0)
+                        for t in tune.ExperimentAnalysis(folder.path).trials), study)
+    return unfinished([r["status"] for r in trial_table(path)], study.num_trials, hours,
+                      study.max_core_hours)
 
 
 class LiveStatus(tune.Callback):

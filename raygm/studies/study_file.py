@@ -32,7 +32,8 @@ DISTRIBUTIONS = ("choice", "uniform", "loguniform")
 CONFIG_KEYS = {f.name for f in fields(RunConfig)}
 TOP_KEYS = ("name", "description", "fixed", "grid", "search", "trials", "repeats",
             "objectives", "resources", "max_concurrent", "scheduler", "checkpoint_every",
-            "max_failures", "max_trial_seconds", "sampler", "sampler_seed", "confirm")
+            "max_failures", "max_trial_seconds", "max_core_hours", "sampler", "sampler_seed",
+            "confirm")
 
 
 class StudyError(ValueError):
@@ -86,6 +87,7 @@ class Study:
     checkpoint_every: int = 10
     max_failures: int = 2
     max_trial_seconds: float = 0  # Ray Tune stops a trial past it (0: never); see launch.py
+    max_core_hours: float = 0  # a search starts no trial past it (0: never); see launch.py
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     sampler_seed: int = 0
     description: str = ""
@@ -372,7 +374,7 @@ def _search_entry(r: _Reader, study: Study, key: str, spec: Any) -> None:
 
 def _counts(r: _Reader, raw: dict, study: Study) -> None:
     """trials, repeats, max_concurrent, checkpoint_every, max_failures, sampler_seed,
-    max_trial_seconds."""
+    max_trial_seconds, max_core_hours."""
     for key, low, allowed in (
             ("trials", 1, None), ("repeats", 1, None),
             ("max_concurrent", 0, "an integer >= 0 (0: no limit beyond resources)"),
@@ -381,13 +383,15 @@ def _counts(r: _Reader, raw: dict, study: Study) -> None:
         setattr(study, key, r.at_least(key, raw.get(key, getattr(DEFAULT, key)), low, allowed))
     study.sampler_seed = r.typed("sampler_seed", raw.get("sampler_seed", DEFAULT.sampler_seed),
                                  int, "an integer")
-    seconds = raw.get("max_trial_seconds", DEFAULT.max_trial_seconds)
-    allowed = "a number of seconds >= 0 (0: no limit)"
-    if r.typed("max_trial_seconds", seconds, (int, float), allowed) < 0 or seconds != seconds:
-        r.fail("max_trial_seconds", seconds, allowed)
-    study.max_trial_seconds = float(seconds)
-    if "trials" in raw and not study.search:
-        r.fail("trials", study.trials, "only with search (a grid runs every combination)")
+    for key, unit in (("max_trial_seconds", "seconds"), ("max_core_hours", "core-hours")):
+        value = raw.get(key, getattr(DEFAULT, key))
+        allowed = f"a number of {unit} >= 0 (0: no limit)"
+        if r.typed(key, value, (int, float), allowed) < 0 or value != value:
+            r.fail(key, value, allowed)
+        setattr(study, key, float(value))
+    for key in ("trials", "max_core_hours"):
+        if key in raw and not study.search:
+            r.fail(key, raw[key], "only with search (a grid runs every combination)")
 
 
 def _objectives(r: _Reader, raw: dict, study: Study) -> list[Objective]:
