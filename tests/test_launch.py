@@ -529,11 +529,11 @@ def test_one_ctrl_c_stops_the_study_or_its_confirmation_and_resume_goes_on(no_lo
     """Ctrl-C during the trials ends the run with no confirmation of a half study; Tune's
     handler outlives a run no signal ended, yet one Ctrl-C during the confirmation must also
     stop the driver at once, keeping the networks evaluated; resume evaluates the others."""
-    networks = 6
+    networks = 6  # 3 for each of the 2 trials: both confirmed, whichever ranks first
     fixed = {**TINY, "iterations": ITERATIONS, "eval_at": [ITERATIONS]}
     path = write_study(tmp_path, fixed=fixed, grid={"init": ["noise", "real"]},
                        resources={"cpu": 1}, max_concurrent=1,
-                       confirm={"top": 1, "eval_models": networks, "protocol": "study",
+                       confirm={"top": 2, "eval_models": 3, "protocol": "study",
                                 "eval_epochs": 300})
     study = tmp_path / "out" / "tiny"
 
