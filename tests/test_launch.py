@@ -481,6 +481,15 @@ def raygm(*args, **kw):
 ITERATIONS = 200
 
 
+def snapshot(study) -> list[dict]:
+    """The trial table of a study being launched; [] until Tune's first snapshot can be read
+    (the file can exist before it is whole: status then says to try again)."""
+    try:
+        return status.trial_table(str(study))
+    except FileNotFoundError:
+        return []
+
+
 def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_ray, tmp_path,
                                                                        data_dir):
     # long enough to be seen RUNNING: status.json takes a trial's latest iteration at most
@@ -497,8 +506,8 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
     # trial can finish between two looks: the next one is then seen)
     while not (finished and unfinished and running) and time.time() < deadline:
         time.sleep(0.2)
-        if list(study.glob("experiment_state-*.json")):
-            table = status.trial_table(str(study))
+        table = snapshot(study)
+        if table:
             finished = [r for r in table if r["status"] == "TERMINATED"]
             unfinished = [r for r in table if r["status"] != "TERMINATED"]
             running += [r for r in table if r["status"] == "RUNNING" and r["iteration"]]
@@ -548,8 +557,7 @@ def test_one_ctrl_c_stops_the_study_or_its_confirmation_and_resume_goes_on(no_lo
         return output
 
     def one_trial_ended():
-        ended = list(study.glob("experiment_state-*.json")) and [
-            r["status"] == "TERMINATED" for r in status.trial_table(str(study))]
+        ended = [r["status"] == "TERMINATED" for r in snapshot(study)]
         return ended and any(ended) and not all(ended)
     output = ctrl_c_once(raygm("study", "launch", path, "--storage", str(tmp_path / "out"),
                                "--data-dir", data_dir), one_trial_ended)
