@@ -77,6 +77,15 @@ class Results:
         space = self.study.get("space", {}).get(factor, {})
         return "uniform" in space or "loguniform" in space
 
+    @property
+    def launch_command(self) -> str | None:
+        """The command line that launched the study, or None where the export does not say."""
+        launched = self.study.get("launched") or {}
+        if not launched.get("study_file"):
+            return None
+        return " ".join(["raygm study launch", launched["study_file"],
+                         *(f"--set '{o}'" for o in launched.get("overrides") or [])])
+
     def resolve(self, path: str) -> Path:
         """Grid paths are absolute or relative to RESULTS."""
         return Path(path) if Path(path).is_absolute() else self.root / path

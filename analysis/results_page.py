@@ -357,9 +357,6 @@ def part_section(results: common.Results, question: Question, evaluations: pd.Da
     sections = [final.final(results, column, figures, metric) for _, metric, _ in metrics]
     sections += [analyse(results, column, figures) for analyse in question.figures]
     common.write(sections, figures)
-    launched = results.study.get("launched") or {}
-    command = " ".join(["raygm study launch", str(launched.get("study_file")),
-                        *(f"--set '{o}'" for o in launched.get("overrides") or [])])
     one = results.finished.iloc[0]
     iterations = results.finished["iterations"].min()
     limits = (f"DC distils for 1000 iterations with batch_real 256 and evaluates 20 networks "
@@ -370,7 +367,7 @@ def part_section(results: common.Results, question: Question, evaluations: pd.Da
     title = question.title + (f" On {part}" if part is not None else "")
     parts = [f"## {title} (`{results.name}`, {dataset})",
              f"Budget: {budget(results, evaluations)}."
-             + (f" Launched as `{command}`." if launched.get("study_file") else ""),
+             + (f" Launched as `{results.launch_command}`." if results.launch_command else ""),
              "Accuracies: " + "; ".join(f"{label}: {how}" for label, _, how in metrics) + ".",
              limits, question.note, common.markdown_table(level_table(question, rows, metrics)),
              "\n".join(level_words(question, rows, metrics)),

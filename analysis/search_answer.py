@@ -44,6 +44,15 @@ def owns(results: common.Results) -> bool:
     return results.kind == "search" or results.name.startswith("found_")
 
 
+def confirmation_of(others: list[common.Results]) -> common.Results | None:
+    """The dataset's confirmation study; of several (e.g. the best configuration alone,
+    then all five), the one that confirmed the most trials."""
+    confirmations = [o for o in others if owns(o) and o.kind != "search"]
+    def confirmed_sets(o):
+        return int(o.finished[CONFIRMED].notna().sum()) if CONFIRMED in o.finished else 0
+    return max(confirmations, key=confirmed_sets, default=None)
+
+
 def collect(folders: list[Path]) -> list[Searches]:
     """The searches under results/, one per dataset that has a TPE search."""
     loaded = [common.load(folder) for folder in folders]
@@ -61,7 +70,7 @@ def collect(folders: list[Path]) -> list[Searches]:
             dataset(r), r,
             random=next((o for o in others if o.kind == "search" and
                          (o.study.get("sampler") or {}).get("name") == "random"), None),
-            found=next((o for o in others if owns(o) and o.kind != "search"), None),
+            found=confirmation_of(others),
             reference=by_name.get(REFERENCE.get(dataset(r), ("",))[0])))
     return found
 
@@ -217,12 +226,18 @@ def glance(folders: list[Path]) -> list[str]:
     return lines
 
 
-def found_yaml(found: common.Results | None, studies: Path) -> str:
-    path = studies / f"{found.name}.yaml" if found else None
-    if path is None or not path.exists():
+def found_yaml(found: common.Results, studies: Path) -> str:
+    """The shipped study the confirmation was launched from (`analysis.found` writes it), and
+    the command line where overrides changed what ran (e.g. only its best configuration)."""
+    launched = found.study.get("launched") or {}
+    path = studies / Path(launched.get("study_file") or f"{found.name}.yaml").name
+    if not path.exists():
         return ""
-    return f"The configurations as a runnable study (`studies/{path.name}`):\n\n" + "\n".join(
+    text = f"The configurations as a runnable study (`studies/{path.name}`):\n\n" + "\n".join(
         "    " + line for line in path.read_text().splitlines())
+    if launched.get("overrides"):
+        text += f"\n\nThis confirmation ran it as `{found.launch_command}`."
+    return text
 
 
 FACTOR_NOTE = (
@@ -277,7 +292,7 @@ def budget_line(found: common.Results) -> str:
             f"{found.study['repeats']} seeds from {fixed.get('seed', 0)} per configuration "
             f"(paired with DC's default by seed), each set evaluated under DC's full protocol "
             f"({found.study['confirm']['eval_models']} networks); {hours:.1f} core-hours "
-            "(distillation and screen).")
+            f"(distillation and screen) on {found.study.get('machine', 'an unrecorded machine')}.")
 
 
 def sections(folders: list[Path], out: Path, studies: Path = Path("studies")) -> str:

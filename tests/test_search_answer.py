@@ -2,6 +2,7 @@
 of the found configurations against DC's default configuration, paired by seed."""
 import json
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -99,6 +100,43 @@ def test_the_section_confirms_the_found_configurations_against_dcs_default(resul
     assert slices == ["slice_1.png", "slice_2.png"]
     history = pd.read_csv(tmp_path / "docs" / "results" / "search_mnist" / "best_so_far.csv")
     assert history["trials run"].tolist() == [13, 6]
+
+
+def test_a_confirmation_run_with_overrides_shows_its_study_file_and_command(results, tmp_path,
+                                                                           monkeypatch):
+    """E.g. only the best configuration of studies/found_mnist.yaml, under another name."""
+    monkeypatch.setattr(search_answer, "SLICE_FIELDS", 1)
+    path = results / "found_mnist" / "study.json"
+    overrides = ["name=found_mnist_best", "confirm={top: 1, eval_models: 5, protocol: full}"]
+    path.write_text(json.dumps({**json.loads(path.read_text()), "name": "found_mnist_best",
+                                "machine": "AMD EPYC (no native bf16), 2 CPUs",
+                                "launched": {"study_file": "studies/found_mnist.yaml",
+                                             "overrides": overrides}}))
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    (studies / "found_mnist.yaml").write_text("name: found_mnist\n")
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    text = search_answer.sections(folders, tmp_path / "docs", studies)
+    assert "(`studies/found_mnist.yaml`):\n\n    name: found_mnist\n" in text
+    assert ("This confirmation ran it as `raygm study launch studies/found_mnist.yaml "
+            "--set 'name=found_mnist_best' --set 'confirm={top: 1, eval_models: 5, "
+            "protocol: full}'`.") in text
+    assert "Confirmation (`found_mnist_best`)" in text
+    assert "core-hours (distillation and screen) on AMD EPYC (no native bf16), 2 CPUs." in text
+
+
+def test_of_two_confirmations_the_one_that_confirmed_more_sets_answers(results):
+    best = results / "found_mnist_best"
+    shutil.copytree(results / "found_mnist", best)
+    study = json.loads((best / "study.json").read_text())
+    (best / "study.json").write_text(json.dumps({**study, "name": "found_mnist_best"}))
+    trials = pd.read_parquet(best / "trials.parquet")
+    trials[trials["lr_img"] == 0.5].to_parquet(best / "trials.parquet")  # its best only
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    [searches] = search_answer.collect(folders)
+    assert searches.found.name == "found_mnist"
+    [searches] = search_answer.collect([f for f in folders if f.name != "found_mnist"])
+    assert searches.found.name == "found_mnist_best"
 
 
 def test_without_a_confirmation_or_a_random_search_the_section_says_so(results, tmp_path):
