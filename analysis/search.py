@@ -209,16 +209,20 @@ def started_order(trials: pd.DataFrame) -> pd.Series:
                                                 t.trial_dir).group(1)), axis=1)
 
 
-def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list]:
+def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list, str]:
     """Searches side by side (e.g. TPE and random sampling of one space): the best `metric`
-    found so far against the core-hours spent, trials in the order they were started, each
+    found so far against the compute spent, trials in the order they were started, each
     trial's cost its wall seconds x its CPUs. Trials that ended without a result (diverged,
-    stopped at max_trial_seconds) cost what they ran and find nothing. Returns each search's
-    best and cost (also at the compute the cheapest search spent) and its (label, hours,
-    best) curve."""
+    stopped at max_trial_seconds) cost what they ran and find nothing. Searches run on
+    different machines (study.json `machine`) are set against the trials they started
+    instead: a core-hour buys what its CPU makes of it, while every trial of a search is
+    given the same iterations and screen. Returns each search's best and cost (also at the
+    compute the cheapest search spent), its (label, compute, best) curve, and the unit of
+    compute ("core-hours" or "trials")."""
+    loaded = [common.load(folder) for folder in folders]
+    unit = "core-hours" if len({r.study.get("machine") for r in loaded}) <= 1 else "trials"
     rows, curves = [], []
-    for folder in folders:
-        results = common.load(folder)
+    for results in loaded:
         trials = results.trials[results.trials["status"].isin(records.ENDED_STATUSES)]
         trials = trials.iloc[started_order(trials).argsort()]
         cpus = results.study.get("resources", {}).get("cpu", 1)
@@ -227,35 +231,50 @@ def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame
         best = common.in_units(trials, metric).where(found).cummax().ffill()
         sampler = (results.study.get("sampler") or {}).get("name", "tpe")
         label = f"{results.name} ({sampler})"
-        curves.append((label, hours, best))
+        spent = hours if unit == "core-hours" else pd.Series(range(1, len(trials) + 1),
+                                                             index=trials.index)
+        curves.append((label, spent, best))
         rows.append({"search": label, "trials run": len(trials),
                      "with a result": int(found.sum()),
                      "over time": int((trials["status"] == "OVER_TIME").sum()),
                      "diverged": int((trials["status"] == common.DIVERGED).sum()),
                      "core-hours": float(hours.iloc[-1]) if len(trials) else 0.0,
+                     "machine": results.study.get("machine", "unrecorded"),
                      f"best {common.metric_label(metric)}": float(best.iloc[-1])
                      if len(trials) else math.nan})
-    # the samplers compared at the compute the cheapest search spent
-    horizon = min((row["core-hours"] for row in rows), default=0.0)
-    for row, (_, hours, best) in zip(rows, curves):
-        row[f"best within {horizon:.2f} core-hours"] = float(best[hours <= horizon].max())
-    return pd.DataFrame(rows), curves
+    horizon = equal_compute(curves)
+    within = f"{horizon:.2f} core-hours" if unit == "core-hours" else f"{horizon:.0f} trials"
+    for row, (_, spent, best) in zip(rows, curves):
+        row[f"best within {within}"] = float(best[spent <= horizon + 1e-12].max())
+    return pd.DataFrame(rows), curves, unit
+
+
+def equal_compute(curves: list) -> float:
+    """Where the samplers are compared: the compute the cheapest search spent."""
+    return min((float(spent.iloc[-1]) if len(spent) else 0.0 for _, spent, _ in curves),
+               default=0.0)
 
 
 def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> common.Section:
     """The history of searches as a figure (Optuna's own plots against trial numbers;
-    core-hours is what a sampler is asked to save) and its table."""
-    table, curves = history(folders, metric)
+    core-hours is what a sampler is asked to save, where the searches ran on one machine)
+    and its table."""
+    table, curves, unit = history(folders, metric)
     fig, ax = plt.subplots(figsize=(7, 4))
-    for label, hours, best in curves:
-        ax.step(hours, best, where="post", label=label)
+    for label, spent, best in curves:
+        ax.step(spent, best, where="post", label=label)
     if len(curves) > 1:
-        ax.axvline(table["core-hours"].min(), color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("core-hours spent")
+        ax.axvline(equal_compute(curves), color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("core-hours spent" if unit == "core-hours" else "trials started")
     ax.set_ylabel(f"best so far: {common.metric_label(metric)}")
     ax.legend()
-    ax.set_title("Best configuration found so far against the compute spent")
-    section = common.Section("Best so far against core-hours")
+    ax.set_title(f"Best configuration found so far against the {unit} spent")
+    section = common.Section(f"Best so far against {unit}")
+    if unit == "trials":
+        section.notes.append(
+            "The searches ran on different machines (column machine), so their core-hours "
+            "are not comparable: they are set side by side at equal trials started, each "
+            "trial given the same iterations and screen.")
     section.images.append(common.save_figure(fig, out / "best_so_far.png"))
     section.tables.append(common.Table("best_so_far", "Each search's best and its cost",
                                        table))

@@ -217,11 +217,11 @@ def glance(folders: list[Path]) -> list[str]:
                 f"{test['mean difference (pp)']:+.1f} pp [{low:+.1f}, {high:+.1f}] "
                 f"({verdict(test)})")
         if searches.random is not None:
-            history, _ = search.history([searches.tpe.root, searches.random.root])
+            history, _, _ = search.history([searches.tpe.root, searches.random.root])
             column = next(c for c in history.columns if c.startswith("best within"))
             line += "; " + " vs ".join(f"{r['search']} {r[column]:.1f} %"
                                        for _, r in history.iterrows()) + \
-                f" screen at equal compute ({column.removeprefix('best ')})"
+                f" screen, each {column.removeprefix('best ')}"
         lines.append(line)
     return lines
 

@@ -334,6 +334,33 @@ def test_best_so_far_sets_two_samplers_against_the_core_hours_they_spent(search_
     assert_pngs(tmp_path, ["best_so_far.png"])
 
 
+def test_searches_on_different_machines_are_compared_at_equal_trials(search_results,
+                                                                     tmp_path):
+    """A core-hour on a slower CPU buys fewer trials: searches whose study.json names
+    different machines are set side by side at the trials they started, not their
+    core-hours, and the section says why."""
+    study = json.loads((search_results / "study.json").read_text())
+    slower = {**study, "name": "search_random", "sampler": {"name": "random"},
+              "machine": "AMD EPYC (no native bf16), 2 CPUs"}
+    assert slower["machine"] != study.get("machine")
+    write_results(tmp_path / "random", slower, [search_trial(i) for i in range(20)])
+    section = search.best_so_far([search_results, tmp_path / "random"], tmp_path)
+    assert section.title == "Best so far against trials"
+    assert "different machines" in " ".join(section.notes)
+    table = section.tables[0].frame.set_index("search")
+    assert "best within 20 trials" in table.columns
+    tpe = common.load(search_results).trials
+    first = tpe.iloc[search.started_order(tpe).argsort()].iloc[:20]
+    assert table.loc["search_hessian (tpe)", "best within 20 trials"] == pytest.approx(
+        100 * first["acc_mean"].max())
+    assert table.loc["search_random (random)", "machine"] == slower["machine"]
+    # on one machine the same two searches are compared at core-hours
+    write_results(tmp_path / "same", {**slower, "machine": study.get("machine")},
+                  [search_trial(i) for i in range(20)])
+    assert search.history([search_results, tmp_path / "same"])[2] == "core-hours"
+    assert_pngs(tmp_path, ["best_so_far.png"])
+
+
 def test_trials_are_taken_in_the_order_ray_tune_started_them():
     trials = pd.DataFrame({"trial_id": ["b2", "a1", "c3"],
                            "trial_dir": ["x/distill_trial_b2_10_lr=1", "distill_trial_a1_2_lr=1",
