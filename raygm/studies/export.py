@@ -22,14 +22,14 @@ from typing import get_type_hints
 import pyarrow as pa
 import pyarrow.fs
 import pyarrow.parquet as pq
-from ray import tune
 
 from ..core import records
 from ..core.config import RunConfig, field_type
 from ..core.data import DATASETS
 from ..core.files import (absolute, beside, filesystem, read_text, replace_folder, trial_files,
                           write_atomic)
-from .status import error_message, protocol_accuracies, stopped, trial_status
+from .status import (error_message, experiment_analysis, protocol_accuracies, stopped,
+                     trial_status)
 from .store import LaunchInfo, StudyFolder, existing, group_networks, network_files, read_networks
 from .study_file import Study
 from .trial import trial_config
@@ -113,7 +113,7 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
     """Writes the export to out."""
     path = folder.path
     fs, _ = filesystem(path)
-    analysis = tune.ExperimentAnalysis(path)
+    analysis = experiment_analysis(path)
     trials = sorted(analysis.trials, key=lambda t: t.trial_id)
     configs = {t.trial_id: trial_config(study, t.config) for t in trials}
     # every architecture any trial evaluates on, every class of any trial's dataset

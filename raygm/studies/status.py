@@ -2,6 +2,7 @@
 driver's live view (LiveStatus), a search's best trials."""
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -16,12 +17,25 @@ from .study_file import Study
 from .trial import trial_config
 
 
+def experiment_analysis(path: str) -> tune.ExperimentAnalysis:
+    """Ray Tune's view of a study folder, without its warning about every trial that has no
+    results yet: each pending trial of a running or stopped study is one, so a study of 25
+    trials opened a `raygm study status` with a page of them."""
+    log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return tune.ExperimentAnalysis(path)
+    finally:
+        log.setLevel(level)
+
+
 def trial_table(path: str) -> list[dict]:
     """One row per trial: status, what the study varies, progress, latest accuracy."""
     folder = existing(path)
     study = folder.study()
     try:
-        analysis = tune.ExperimentAnalysis(folder.path)
+        analysis = experiment_analysis(folder.path)
     except ValueError:  # Ray Tune writes its first snapshot a moment after the study starts
         raise FileNotFoundError(f"{folder.path}: no experiment state yet; the study has just "
                                 "started, try again in a few seconds") from None
@@ -75,7 +89,7 @@ def stopped(path: str) -> str | None:
     folder = existing(path)
     study = folder.study()
     hours = core_hours(((t.last_result or {}).get("time_total_s", 0)
-                        for t in tune.ExperimentAnalysis(folder.path).trials), study)
+                        for t in experiment_analysis(folder.path).trials), study)
     return unfinished([r["status"] for r in trial_table(path)], study.num_trials, hours,
                       study.max_core_hours)
 
