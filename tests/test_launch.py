@@ -531,11 +531,16 @@ def test_killed_driver_is_finished_by_resume_without_rerunning_trials(no_local_r
             for r in table if r["status"] == "TERMINATED"
             for d in study.iterdir() if r["trial"] in d.name}
 
+    resumed = time.time()
     resume = raygm("study", "resume", str(study))
     output, _ = resume.communicate(timeout=300)
     assert resume.returncode == 0, output
     table = status.trial_table(str(study))
     assert [r["status"] for r in table] == ["TERMINATED"] * 4
+    # the live view is the resumed driver's, not a copy from before it that Tune synced back
+    live = StudyFolder(str(study)).status()
+    assert live["updated"] > resumed
+    assert {s["status"] for s in live["trials"].values()} == {"TERMINATED"}
     assert all(r["iteration"] == ITERATIONS for r in table)
     for trial, before in done.items():  # finished trials were not run again
         after = next(d for d in study.iterdir() if trial in d.name) / "result.json"

@@ -309,5 +309,6 @@ def resume(path: str, address: str | None = None) -> tune.ResultGrid:
     check_storage(folder.storage, info.shared_storage)
     if not folder.has_experiment():
         return fit(new_tuner(study, folder, info))
+    folder.drop_status()
     return fit(tune.Tuner.restore(folder.path, trainable(study, folder, info),
                                   resume_unfinished=True, resume_errored=True))

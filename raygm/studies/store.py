@@ -179,6 +179,14 @@ class StudyFolder:
     def write_status(self, status: dict) -> None:
         self._write(STATUS_FILE, json.dumps(status))
 
+    def drop_status(self) -> None:
+        """Removes status.json before a resume: Ray Tune's restore copies the study folder's
+        files into its driver's own folder and syncs that folder back for the whole run, so
+        an old status.json would keep overwriting the resumed driver's live view."""
+        fs, root = filesystem(self.path)
+        with contextlib.suppress(FileNotFoundError):
+            fs.delete_file(posixpath.join(root, STATUS_FILE))
+
     def status(self) -> dict:
         """status.json ({} before the driver wrote one)."""
         try:
