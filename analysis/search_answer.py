@@ -135,14 +135,30 @@ def slice_figures(results: common.Results, out: Path) -> list[Path]:
     return paths
 
 
+def reference_trials(searches: Searches) -> pd.DataFrame:
+    """DC's default configuration's finished trials in the reference study (its ConvNet)."""
+    reference = searches.reference.finished
+    for key, value in REFERENCE[searches.dataset][1].items():
+        reference = reference[reference[key] == value]
+    return reference
+
+
+def arithmetic(trials: pd.DataFrame) -> str:
+    """The precision the sets were distilled and evaluated in (a trial records what
+    `precision: auto` chose on its CPU), with counts where a study mixed them, e.g. resumed
+    on a CPU where auto chooses otherwise."""
+    counts = trials["precision"].value_counts() if "precision" in trials else pd.Series()
+    if len(counts) <= 1:
+        return next(iter(counts.index), "an unrecorded precision")
+    return "mixed precision: " + ", ".join(f"{p} for {n} sets" for p, n in counts.items())
+
+
 def confirmed(searches: Searches) -> tuple[list[dict], dict]:
     """Each found configuration's full-protocol accuracies by seed with their paired test
     against DC's default configuration at the same iterations and seeds, and the default's
     accuracies by seed."""
     found = searches.found
-    reference = searches.reference.finished
-    for key, value in REFERENCE[searches.dataset][1].items():
-        reference = reference[reference[key] == value]
+    reference = reference_trials(searches)
     ref = dict(zip(reference["seed"], 100 * reference[CONFIRMED]))
     trials = found.finished.dropna(subset=[CONFIRMED])
     configs = trials[found.factors].apply(lambda r: tuple(map(common.level_of, r)), axis=1)
@@ -190,7 +206,7 @@ def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
         ci = common.ci95(list(ref.values()))
         words.append(f"DC's default configuration ({REFERENCE[dataset][0]}, ConvNet, seeds "
                      f"{', '.join(map(str, sorted(ref)))}): {ci.mean:.1f} ± {ci.half:.1f} % "
-                     "under the same protocol.")
+                     f"under the same protocol, in {arithmetic(reference_trials(searches))}.")
     if found:
         mean = max(f["ci"].mean for f in found)
         words.append(f"Target {TARGET[dataset]:g} %: the best confirmed configuration reaches "
@@ -292,7 +308,8 @@ def budget_line(found: common.Results) -> str:
             f"{found.study['repeats']} seeds from {fixed.get('seed', 0)} per configuration "
             f"(paired with DC's default by seed), each set evaluated under DC's full protocol "
             f"({found.study['confirm']['eval_models']} networks); {hours:.1f} core-hours "
-            f"(distillation and screen) on {found.study.get('machine', 'an unrecorded machine')}.")
+            f"(distillation and screen) on {found.study.get('machine', 'an unrecorded machine')}"
+            f", in {arithmetic(found.finished)}.")
 
 
 def sections(folders: list[Path], out: Path, studies: Path = Path("studies")) -> str:

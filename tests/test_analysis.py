@@ -39,7 +39,7 @@ CONFIG = {  # column: (type, value shared by every fixture trial)
     "eval_epochs": (pa.int64(), None), "eval_lr": (pa.float64(), 0.01),
     "eval_batch": (pa.int64(), 256), "eval_augment": (pa.string(), "auto"),
     "execution": (pa.string(), "compiled"), "seed": (pa.int64(), 0),
-    "device": (pa.string(), "cuda"),
+    "device": (pa.string(), "cuda"), "precision": (pa.string(), "fp32"),
 }
 ARCHS = ("ConvNet", "MLP")
 CLASSES = 10

@@ -92,6 +92,8 @@ def test_the_section_confirms_the_found_configurations_against_dcs_default(resul
     assert "cannot tell at this budget" in second
     assert "| 91.7 | 88.7 |" in first  # DC's and DSA's published numbers
     assert "DC's default configuration (models_2h, ConvNet, seeds 0, 1, 2, 3, 4): 91.0" in text
+    assert "under the same protocol, in fp32." in text
+    assert "(distillation and screen) on an unrecorded machine, in fp32." in text
     assert "the best confirmed configuration reaches 93.0 %, so the target is met" in text
     for name in ("best_so_far.png", "importance.png", "slice_1.png"):
         assert (tmp_path / "docs" / "results" / "search_mnist" / name).stat().st_size > 0
@@ -122,7 +124,7 @@ def test_a_confirmation_run_with_overrides_shows_its_study_file_and_command(resu
             "--set 'name=found_mnist_best' --set 'confirm={top: 1, eval_models: 5, "
             "protocol: full}'`.") in text
     assert "Confirmation (`found_mnist_best`)" in text
-    assert "core-hours (distillation and screen) on AMD EPYC (no native bf16), 2 CPUs." in text
+    assert "core-hours (distillation and screen) on AMD EPYC (no native bf16), 2 CPUs, in fp32." in text
 
 
 def test_of_two_confirmations_the_one_that_confirmed_more_sets_answers(results):
@@ -168,3 +170,16 @@ def test_a_search_and_its_confirmation_answer_no_question_of_the_grids(results, 
     assert text.count("## What does a search find?") == 1
     glance = text.split("## At a glance")[1].split("\n## ")[0]
     assert glance.count("\n- ") == 1 and "What does a search find? MNIST" in glance
+
+
+def test_a_confirmation_that_mixed_precisions_says_so(results, tmp_path, monkeypatch):
+    """E.g. resumed on a CPU where `precision: auto` chooses bf16: the budget line counts
+    the sets of each precision, as each trial recorded it."""
+    monkeypatch.setattr(search_answer, "SLICE_FIELDS", 1)
+    path = results / "found_mnist" / "trials.parquet"
+    trials = pd.read_parquet(path)
+    trials.loc[trials["seed"] == 4, "precision"] = "bf16"
+    trials.to_parquet(path)
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    text = search_answer.sections(folders, tmp_path / "docs", tmp_path / "studies")
+    assert "in mixed precision: fp32 for 8 sets, bf16 for 2 sets." in text
