@@ -183,3 +183,32 @@ def test_a_confirmation_that_mixed_precisions_says_so(results, tmp_path, monkeyp
     folders = sorted(p.parent for p in results.glob("*/study.json"))
     text = search_answer.sections(folders, tmp_path / "docs", tmp_path / "studies")
     assert "in mixed precision: fp32 for 8 sets, bf16 for 2 sets." in text
+
+
+def test_dcs_default_is_taken_in_the_precision_the_confirmation_ran_in(results, tmp_path,
+                                                                       monkeypatch):
+    """DC's default exists in fp32 (models_2h) and in bf16 (precision_2h): a confirmation
+    in bf16 is paired with the bf16 sets, one in fp32 with the fp32 ones."""
+    monkeypatch.setattr(search_answer, "SLICE_FIELDS", 1)
+    shutil.copytree(results / "models_2h", results / "precision_2h")
+    for name, shift in (("precision_2h", 0.01), ("found_mnist", 0.0)):
+        path = results / name / "trials.parquet"
+        trials = pd.read_parquet(path)
+        trials["precision"] = "bf16"
+        trials["full_acc_mean"] += shift  # the bf16 default 1 pp above the fp32 one
+        trials.to_parquet(path)
+    study = json.loads((results / "precision_2h" / "study.json").read_text())
+    (results / "precision_2h" / "study.json").write_text(
+        json.dumps({**study, "name": "precision_2h"}))
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    text = search_answer.sections(folders, tmp_path / "docs", tmp_path / "studies")
+    assert ("DC's default configuration (precision_2h, ConvNet, seeds 0, 1, 2, 3, 4): 92.0 "
+            in text and "under the same protocol, in bf16." in text)
+    assert "+1.0 [" in text  # 93 % against the bf16 default's 92 %, not the fp32 one's 91
+    # the same confirmation in fp32 pairs with models_2h again
+    path = results / "found_mnist" / "trials.parquet"
+    trials = pd.read_parquet(path)
+    trials["precision"] = "fp32"
+    trials.to_parquet(path)
+    text = search_answer.sections(folders, tmp_path / "docs2", tmp_path / "studies")
+    assert "DC's default configuration (models_2h, ConvNet, seeds 0, 1, 2, 3, 4): 91.0" in text
