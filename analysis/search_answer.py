@@ -10,7 +10,7 @@ precision; confirmed under the full protocol with the same seeds).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -37,8 +37,22 @@ class Searches:
     dataset: str
     tpe: common.Results
     random: common.Results | None = None
-    found: common.Results | None = None
-    reference: common.Results | None = None
+    found: common.Results | None = None  # the confirmation that confirmed the most sets
+    again: list[common.Results] = field(default_factory=list)  # the other confirmations
+    defaults: list[common.Results] = field(default_factory=list)  # REFERENCE's studies
+
+    @property
+    def reference(self) -> common.Results | None:
+        """Of DC's default's studies, the one distilled in the precision of the
+        confirmation's sets, so that the paired test differs in the configuration alone
+        (bf16 and fp32 agree within 0.3 pp on these sets, BENCHMARKS.md); the first where
+        none matches."""
+        if self.found is not None:
+            want = arithmetic(self.found.finished)
+            for study in self.defaults:
+                if arithmetic(default_rows(study, self.dataset)) == want:
+                    return study
+        return next(iter(self.defaults), None)
 
 
 def owns(results: common.Results) -> bool:
@@ -47,13 +61,13 @@ def owns(results: common.Results) -> bool:
     return results.kind == "search" or results.name.startswith("found_")
 
 
-def confirmation_of(others: list[common.Results]) -> common.Results | None:
-    """The dataset's confirmation study; of several (e.g. the best configuration alone,
-    then all five), the one that confirmed the most trials."""
-    confirmations = [o for o in others if owns(o) and o.kind != "search"]
+def confirmations(others: list[common.Results]) -> list[common.Results]:
+    """The dataset's confirmation studies, the one that confirmed the most sets first (e.g.
+    all five configurations before an earlier run of the best one alone)."""
     def confirmed_sets(o):
         return int(o.finished[CONFIRMED].notna().sum()) if CONFIRMED in o.finished else 0
-    return max(confirmations, key=confirmed_sets, default=None)
+    return sorted((o for o in others if owns(o) and o.kind != "search"),
+                  key=confirmed_sets, reverse=True)
 
 
 def collect(folders: list[Path]) -> list[Searches]:
@@ -69,28 +83,15 @@ def collect(folders: list[Path]) -> list[Searches]:
         if r.kind != "search" or (r.study.get("sampler") or {}).get("name") != "tpe":
             continue
         others = [o for o in loaded if o is not r and dataset(o) == dataset(r)]
-        searches = Searches(
+        confirming = confirmations(others)
+        found.append(Searches(
             dataset(r), r,
             random=next((o for o in others if o.kind == "search" and
                          (o.study.get("sampler") or {}).get("name") == "random"), None),
-            found=confirmation_of(others))
-        names = REFERENCE.get(searches.dataset, ((), {}))[0]
-        searches.reference = same_precision(searches, [by_name[n] for n in names
-                                                       if n in by_name])
-        found.append(searches)
+            found=next(iter(confirming), None), again=confirming[1:],
+            defaults=[by_name[n] for n in REFERENCE.get(dataset(r), ((), {}))[0]
+                      if n in by_name]))
     return found
-
-
-def same_precision(searches: Searches, references: list[common.Results]):
-    """Of DC's default's studies, the one distilled in the precision of the confirmation's
-    sets, so that the paired test differs in the configuration alone (bf16 and fp32 agree
-    within 0.3 pp on these sets, BENCHMARKS.md); the first where none matches."""
-    if searches.found is not None:
-        want = arithmetic(searches.found.finished)
-        for reference in references:
-            if arithmetic(default_rows(reference, searches.dataset)) == want:
-                return reference
-    return next(iter(references), None)
 
 
 def budget(results: common.Results) -> str:
@@ -204,6 +205,15 @@ def verdict(test: dict) -> str:
             "worse than DC's default" if high < 0 else "cannot tell at this budget")
 
 
+def difference(test: dict) -> str:
+    return (f"{test['mean difference (pp)']:+.1f} [{test['95% CI low (pp)']:+.1f}, "
+            f"{test['95% CI high (pp)']:+.1f}], {test['test']}, p={test['p']:.2g}")
+
+
+def configuration(config: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.items() if v is not None)
+
+
 def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
     """The confirmation table: each found configuration under DC's full protocol, and its
     paired difference to DC's default configuration."""
@@ -213,14 +223,10 @@ def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
     for f in found:
         test, ci = f["test"], f["ci"]
         rows.append({
-            "configuration": ", ".join(f"{k}={v}" for k, v in f["config"].items()
-                                       if v is not None),
+            "configuration": configuration(f["config"]),
             "screen (1 seed) %": f["screen"],
             "full protocol %": f"{ci.mean:.1f} ± {ci.half:.1f} (n={ci.n})",
-            "difference to DC's default (pp)": f"{test['mean difference (pp)']:+.1f} "
-                                               f"[{test['95% CI low (pp)']:+.1f}, "
-                                               f"{test['95% CI high (pp)']:+.1f}], "
-                                               f"{test['test']}, p={test['p']:.2g}",
+            "difference to DC's default (pp)": difference(test),
             "verdict": verdict(test),
             **{f"{method} (published) %": TABLE_ONE[method].get(dataset)
                for method in ("DC", "DSA")}})
@@ -229,6 +235,19 @@ def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
         words.append(f"DC's default configuration ({searches.reference.name}, ConvNet, seeds "
                      f"{', '.join(map(str, sorted(ref)))}): {ci.mean:.1f} ± {ci.half:.1f} % "
                      f"under the same protocol, in {arithmetic(reference_trials(searches))}.")
+    for other in searches.again:
+        again = replace(searches, found=other, again=[])
+        for f in confirmed(again)[0]:
+            row = next((n for n, g in enumerate(found, 1) if g["config"] == f["config"]), None)
+            ci = f["ci"]
+            words.append(
+                f"Confirmed again in `{other.name}` (on "
+                f"{other.study.get('machine', 'an unrecorded machine')}, in "
+                f"{arithmetic(other.finished)}): "
+                + (f"row {row} of the table" if row else configuration(f["config"]))
+                + f" reaches {ci.mean:.1f} ± {ci.half:.1f} % (n={ci.n}), "
+                f"{difference(f['test'])} pp against DC's default in "
+                f"`{again.reference.name}` ({verdict(f['test'])}).")
     if found:
         mean = max(f["ci"].mean for f in found)
         words.append(f"Target {TARGET[dataset]:g} %: the best confirmed configuration reaches "

@@ -127,7 +127,11 @@ def test_a_confirmation_run_with_overrides_shows_its_study_file_and_command(resu
     assert "core-hours (distillation and screen) on AMD EPYC (no native bf16), 2 CPUs, in fp32." in text
 
 
-def test_of_two_confirmations_the_one_that_confirmed_more_sets_answers(results):
+def test_of_two_confirmations_the_one_that_confirmed_more_sets_answers(results, tmp_path,
+                                                                       monkeypatch):
+    """The other one is reported in a line: the same configuration confirmed again (e.g. in
+    another precision, on another machine) against its own DC default."""
+    monkeypatch.setattr(search_answer, "SLICE_FIELDS", 1)
     best = results / "found_mnist_best"
     shutil.copytree(results / "found_mnist", best)
     study = json.loads((best / "study.json").read_text())
@@ -137,8 +141,14 @@ def test_of_two_confirmations_the_one_that_confirmed_more_sets_answers(results):
     folders = sorted(p.parent for p in results.glob("*/study.json"))
     [searches] = search_answer.collect(folders)
     assert searches.found.name == "found_mnist"
+    assert [a.name for a in searches.again] == ["found_mnist_best"]
+    text = search_answer.sections(folders, tmp_path / "docs", tmp_path / "studies")
+    line = next(l for l in text.splitlines() if l.startswith("Confirmed again"))
+    assert line.startswith("Confirmed again in `found_mnist_best` (on an unrecorded machine, "
+                           "in fp32): row 1 of the table reaches 93.0 ± ")
+    assert "+2.0 [" in line and "against DC's default in `models_2h` (better" in line
     [searches] = search_answer.collect([f for f in folders if f.name != "found_mnist"])
-    assert searches.found.name == "found_mnist_best"
+    assert searches.found.name == "found_mnist_best" and searches.again == []
 
 
 def test_without_a_confirmation_or_a_random_search_the_section_says_so(results, tmp_path):
