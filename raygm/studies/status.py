@@ -47,6 +47,10 @@ def trial_table(path: str) -> list[dict]:
     for trial in sorted(analysis.trials, key=lambda t: t.trial_id):
         reports = analysis.trial_dataframes.get(trial.trial_id)
         result = {} if reports is None or reports.empty else reports.iloc[-1].to_dict()
+        # a trial's result files can lag a moment behind Tune's snapshot (seen: a trial shown
+        # ended at 199/200 without its accuracy); the snapshot keeps its last result too
+        if (trial.last_result or {}).get("iteration", -1) > result.get("iteration", -1):
+            result = dict(trial.last_result)
         config = trial_config(study, trial.config)
         # a finished trial's status is in Tune's snapshot; a running one only in status.json
         seen = live.get(trial.trial_id, {})
