@@ -205,9 +205,9 @@ def verdict(test: dict) -> str:
             "worse than DC's default" if high < 0 else "cannot tell at this budget")
 
 
-def difference(test: dict) -> str:
+def difference(test: dict, unit: str = "") -> str:
     return (f"{test['mean difference (pp)']:+.1f} [{test['95% CI low (pp)']:+.1f}, "
-            f"{test['95% CI high (pp)']:+.1f}], {test['test']}, p={test['p']:.2g}")
+            f"{test['95% CI high (pp)']:+.1f}]{unit}, {test['test']}, p={test['p']:.2g}")
 
 
 def configuration(config: dict) -> str:
@@ -246,7 +246,7 @@ def confirmation(searches: Searches) -> tuple[pd.DataFrame, list[str]]:
                 f"{arithmetic(other.finished)}): "
                 + (f"row {row} of the table" if row else configuration(f["config"]))
                 + f" reaches {ci.mean:.1f} ± {ci.half:.1f} % (n={ci.n}), "
-                f"{difference(f['test'])} pp against DC's default in "
+                f"{difference(f['test'], ' pp')} against DC's default in "
                 f"`{again.reference.name}` ({verdict(f['test'])}).")
     if found:
         mean = max(f["ci"].mean for f in found)

@@ -146,7 +146,7 @@ def test_of_two_confirmations_the_one_that_confirmed_more_sets_answers(results, 
     line = next(l for l in text.splitlines() if l.startswith("Confirmed again"))
     assert line.startswith("Confirmed again in `found_mnist_best` (on an unrecorded machine, "
                            "in fp32): row 1 of the table reaches 93.0 ± ")
-    assert "+2.0 [" in line and "against DC's default in `models_2h` (better" in line
+    assert "+2.0 [" in line and "] pp, paired" in line and "against DC's default in `models_2h` (better" in line
     [searches] = search_answer.collect([f for f in folders if f.name != "found_mnist"])
     assert searches.found.name == "found_mnist_best" and searches.again == []
 
