@@ -92,11 +92,39 @@ class Results:
 
 
 def load(root: Path) -> Results:
+    """A results folder. A search that continued an exported one (study.json `continues`,
+    a results folder beside it) holds that search's trials and iterations too, before its
+    own: column `part` (0 for the first), paths relative to this folder, and study.json's
+    `parts` (each part's name, machine and max_core_hours)."""
     root = Path(root)
-    return Results(root=root,
-                   iterations=pd.read_parquet(root / "iterations.parquet"),
-                   trials=pd.read_parquet(root / "trials.parquet"),
-                   study=json.loads((root / "study.json").read_text()))
+    results = Results(root=root,
+                      iterations=pd.read_parquet(root / "iterations.parquet"),
+                      trials=pd.read_parquet(root / "trials.parquet"),
+                      study=json.loads((root / "study.json").read_text()))
+    if not results.study.get("continues"):
+        return results
+    earlier = load(root.parent / Path(results.study["continues"]).name)
+    parts = earlier.study.get("parts") or [part_of(earlier.study)]
+    def beside(path):  # a path relative to the earlier folder, made relative to this one
+        return path if not isinstance(path, str) or Path(path).is_absolute() \
+            else f"../{earlier.root.name}/{path}"
+    moved = earlier.trials.assign(part=earlier.trials.get("part", 0))
+    for column in ("trial_dir", "synthetic_path"):
+        moved[column] = moved[column].map(beside)
+    moved["grid_paths"] = moved["grid_paths"].map(lambda paths: [beside(p) for p in paths])
+    study = {**results.study, "parts": [*parts, part_of(results.study)]}
+    if len({p["machine"] for p in study["parts"]}) > 1:
+        study["machine"] = "; ".join(f"{p['machine']} ({p['name']})" for p in study["parts"])
+    return Results(root=root, study=study,
+                   iterations=pd.concat([earlier.iterations, results.iterations],
+                                        ignore_index=True),
+                   trials=pd.concat([moved, results.trials.assign(part=len(parts))],
+                                    ignore_index=True))
+
+
+def part_of(study: dict) -> dict:
+    return {"name": study["name"], "machine": study.get("machine", "an unrecorded machine"),
+            "max_core_hours": study.get("max_core_hours")}
 
 
 def eval_net_column(folder: Path) -> list[str]:

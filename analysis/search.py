@@ -18,7 +18,6 @@ search" and writes nothing.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from pathlib import Path
 
@@ -203,10 +202,9 @@ def lambda_accuracy(results: common.Results, out: Path, metric: str) -> common.S
 
 
 def started_order(trials: pd.DataFrame) -> pd.Series:
-    """The order trials were started in: Ray Tune numbers them in their folder names
-    (`<trainable>_<trial id>_<number>_...`)."""
-    return trials.apply(lambda t: int(re.search(rf"{re.escape(t.trial_id)}_(\d+)_",
-                                                t.trial_dir).group(1)), axis=1)
+    """The order trials were started in, a continued search's earlier parts first."""
+    number = trials.apply(lambda t: records.started_number(t.trial_id, t.trial_dir), axis=1)
+    return trials.get("part", 0) * 1_000_000 + number
 
 
 def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list, str]:

@@ -74,6 +74,9 @@ def collect(folders: list[Path]) -> list[Searches]:
     """The searches under results/, one per dataset that has a TPE search."""
     loaded = [common.load(folder) for folder in folders]
     by_name = {r.name: r for r in loaded}
+    # a search continued by a later part answers through it (common.load joins the parts)
+    continued = {Path(r.study["continues"]).name for r in loaded if r.study.get("continues")}
+    loaded = [r for r in loaded if r.root.name not in continued]
 
     def dataset(r):
         return r.study.get("fixed", {}).get("dataset")
@@ -101,6 +104,7 @@ def budget(results: common.Results) -> str:
     hours = (ended["wall_seconds"].sum() * results.study["resources"].get("cpu", 1)) / 3600
     fixed = results.study["fixed"]
     cap, limit = results.study.get("max_trial_seconds"), results.study.get("max_core_hours")
+    parts = results.study.get("parts", [])
     sampler = dict(results.study.get("sampler") or {"name": "tpe"})
     options = ", ".join(k if v is True else f"{k}={v}" for k, v in sampler.items()
                         if k != "name")
@@ -112,7 +116,12 @@ def budget(results: common.Results) -> str:
             f"stopped at max_trial_seconds{f' ({cap:g} s)' if cap else ''}, "
             f"{counts.get(common.DIVERGED, 0)} diverged, "
             f"{counts.get('ERROR', 0)} failed); {hours:.1f} core-hours"
-            + (f" (max_core_hours {limit:g}: no trial started past it)" if limit else "")
+            + (f" (max_core_hours {limit:g}: no trial started past it)" if limit and not parts
+               else "")
+            + (f", in {len(parts)} parts, each a study continuing the one before: "
+               + "; ".join(f"`{p['name']}`" + (f" (max_core_hours {p['max_core_hours']:g})"
+                                                if p["max_core_hours"] else "") for p in parts)
+               if parts else "")
             + " on "
             f"{results.study.get('machine', 'an unrecorded machine')}; sampler {sampler}.")
 

@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis import results_page, search_answer
+from analysis import results_page, search, search_answer
 from test_analysis import write_results
 from test_results_page import write_no_evaluations
 
@@ -156,6 +156,29 @@ def test_without_a_confirmation_or_a_random_search_the_section_says_so(results, 
     text = search_answer.sections(folders, tmp_path / "docs", tmp_path)
     assert "whether TPE beat random sampling cannot be told here" in text
     assert "Not confirmed yet" in text
+
+
+def test_a_search_run_in_two_parts_is_answered_as_one(results, tmp_path):
+    """search_mnist's 13 trials as two parts, the second continuing the first: one section,
+    whose budget and history count every trial in the order run and name the parts."""
+    shutil.rmtree(results / "search_mnist")
+    trials = [trial(i, 0.80 + 0.01 * i) for i in range(12)] + [trial(12, None, "OVER_TIME")]
+    write_results(results / "search_mnist_1", {**SEARCH, "name": "search_mnist_1",
+                                               "sampler": {"name": "tpe"},
+                                               "max_core_hours": 0.01}, trials[:7])
+    write_results(results / "search_mnist", {**SEARCH, "name": "search_mnist",
+                                             "sampler": {"name": "tpe"},
+                                             "continues": "results/search_mnist_1"}, trials[7:])
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    text = search_answer.sections(folders, tmp_path / "docs", tmp_path)
+    assert text.count("## What does a search find?") == 1
+    assert "13 configurations (12 with a result, 1 stopped at max_trial_seconds" in text
+    assert ("in 2 parts, each a study continuing the one before: `search_mnist_1` "
+            "(max_core_hours 0.01); `search_mnist`") in text
+    history, curves, _ = search.history([results / "search_mnist"])
+    assert history["trials run"].tolist() == [13]
+    [(_, _, best)] = curves
+    assert best.tolist()[:8] == pytest.approx([80 + i for i in range(8)])  # the order run
 
 
 def test_the_glance_line_gives_the_best_confirmed_and_tpe_against_random(results):

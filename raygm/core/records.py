@@ -11,6 +11,7 @@ it is computed.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,12 @@ DIVERGED = "diverged"
 ENDED_STATUSES = ("TERMINATED", "OVER_TIME", "DIVERGED", "ERROR")
 # a trial whose configuration and seed an earlier trial ran reports that trial's final
 # metrics once, with duplicate_of = its id (trials.parquet)
+
+
+def started_number(trial_id: str, trial_dir: str) -> int:
+    """The order a study started its trials in, from trials.parquet's trial_dir: Ray Tune
+    numbers trials in their folder names (`<trainable>_<trial id>_<number>_...`)."""
+    return int(re.search(rf"{re.escape(trial_id)}_(\d+)_", trial_dir).group(1))
 
 
 def class_loss_column(c: int) -> str:

@@ -171,7 +171,7 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
             "objectives": [asdict(o) for o in study.objectives], "space": study.space(),
             "repeats": study.repeats, "confirm": study.confirm and asdict(study.confirm),
             "max_trial_seconds": study.max_trial_seconds,
-            "max_core_hours": study.max_core_hours,
+            "max_core_hours": study.max_core_hours, "continues": study.continues or None,
             "resources": info.resources, "machine": info.machine,
             "launched": {"study_file": info.study_file, "overrides": info.overrides}}
     write_atomic(out, STUDY_JSON, json.dumps(meta, indent=2).encode())

@@ -23,6 +23,7 @@ from ..core.distill import check_fits
 from ..core.files import absolute
 from ..core.machine import cpu_description
 from .console import Console
+from .continuation import earlier_trials
 from .status import LiveStatus, core_hours, ended_early
 from .store import LaunchError, LaunchInfo, StudyFolder, existing
 from .study_file import SAMPLERS, Study, StudyError, apply_overrides, load_study, read_raw
@@ -107,8 +108,10 @@ def search_algorithm(study: Study, optuna_storage: str):
     searcher = Search(study, space=SearchSpace(study), metric=study.metric, mode=study.mode,
                       sampler=sampler, study_name=study.name, storage=storage)
     # the searcher has created the Optuna study: name its values (optuna-dashboard's axes)
-    optuna.load_study(study_name=study.name, storage=storage).set_metric_names(
-        study.objective_names)
+    ot_study = optuna.load_study(study_name=study.name, storage=storage)
+    ot_study.set_metric_names(study.objective_names)
+    if study.continues and not ot_study.trials:  # once: a launch resumed before Tune's
+        ot_study.add_trials(earlier_trials(study, study.name))  # first snapshot has them
     return Repeater(searcher, repeat=study.repeats) if study.repeats > 1 else searcher
 
 
@@ -244,6 +247,8 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
     # working directories; nodes without it download (or set RAYGM_DATA_DIR).
     data_dir = str(Path(resolve_data_dir(data_dir)).resolve())
     check_data(study, data_dir, download, study_file)
+    if study.continues:
+        earlier_trials(study, study_file)  # the search it continues is one of this space
     connect(address)
     check_storage(storage, shared_storage)
     info = LaunchInfo(

@@ -33,7 +33,7 @@ CONFIG_KEYS = {f.name for f in fields(RunConfig)}
 TOP_KEYS = ("name", "description", "fixed", "grid", "search", "trials", "repeats",
             "objectives", "resources", "max_concurrent", "scheduler", "checkpoint_every",
             "max_failures", "max_trial_seconds", "max_core_hours", "sampler", "sampler_seed",
-            "confirm")
+            "confirm", "continues")
 
 
 class StudyError(ValueError):
@@ -92,6 +92,9 @@ class Study:
     sampler_seed: int = 0
     description: str = ""
     confirm: Confirm | None = None
+    # an exported search of the same space whose trials Optuna is told before this one's
+    # first suggestion: a search longer than a session runs as parts (continuation.py)
+    continues: str = ""
 
     @property
     def kind(self) -> str:
@@ -294,6 +297,10 @@ def parse_study(raw: Any, file: str) -> Study:
     study.scheduler = _scheduler(r, raw)
     study.sampler = _sampler(r, raw, study)
     study.confirm = _confirm(r, raw)
+    study.continues = r.typed("continues", raw.get("continues", DEFAULT.continues), str,
+                              "the results folder of an exported search (raygm export)")
+    if study.continues and not study.search:
+        r.fail("continues", study.continues, "only with search (a grid has no sampler to tell)")
     _combinations(r, study)
     return study
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import ray
 import torch
+from optuna.distributions import (BaseDistribution, CategoricalDistribution,
+                                  FloatDistribution, IntDistribution)
 from ray import tune
 from ray.tune.search.repeater import TRIAL_INDEX
 from ray.tune.trainable import wrap_function
@@ -139,6 +141,20 @@ def param_space(study: Study) -> dict:
     return {}
 
 
+def applies(spec: dict, params: dict) -> bool:
+    """Whether a search field is sampled, given the fields sampled before it (its `when`)."""
+    return all(params.get(k) in allowed for k, allowed in spec.get("when", {}).items())
+
+
+def optuna_distribution(key: str, spec: dict) -> BaseDistribution:
+    """A search field's distribution as Optuna holds it (an int field's range as ints)."""
+    dist, values = distribution(spec)
+    if dist == "choice":
+        return CategoricalDistribution(values)
+    kind = IntDistribution if SCALAR_TYPES[key] is int else FloatDistribution
+    return kind(*values, log=dist == "loguniform")
+
+
 class SearchSpace:
     """A search as Optuna's define-by-run function (OptunaSearch's `space`): fields are
     sampled in the file's order, and a field with `when` only where its condition holds,
@@ -149,16 +165,15 @@ class SearchSpace:
 
     def __call__(self, trial) -> None:
         for key, spec in self.search.items():
-            when = spec.get("when", {})
-            if any(trial.params.get(k) not in allowed for k, allowed in when.items()):
+            if not applies(spec, trial.params):
                 continue
-            dist, values = distribution(spec)
-            if dist == "choice":
-                trial.suggest_categorical(key, values)
-            elif SCALAR_TYPES[key] is int:
-                trial.suggest_int(key, *values, log=dist == "loguniform")
+            d = optuna_distribution(key, spec)
+            if isinstance(d, CategoricalDistribution):
+                trial.suggest_categorical(key, d.choices)
+            elif isinstance(d, IntDistribution):
+                trial.suggest_int(key, d.low, d.high, log=d.log)
             else:
-                trial.suggest_float(key, *values, log=dist == "loguniform")
+                trial.suggest_float(key, d.low, d.high, log=d.log)
 
 
 def trial_config(study: Study, params: dict) -> RunConfig:
