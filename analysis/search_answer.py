@@ -143,11 +143,12 @@ SLICE_FIELDS = 5  # fields per slice figure: Optuna draws them in one row
 
 def slice_figures(results: common.Results, out: Path) -> list[Path]:
     """Optuna's slice plot of the finished trials, each searched field against accuracy, in
-    figures of SLICE_FIELDS fields (all fifteen in one row would be four metres wide)."""
+    figures of SLICE_FIELDS fields (all fifteen in one row would be four metres wide); a
+    field no finished trial sampled (λ where every hvp trial ran over time) has no dots."""
     study, _ = search.optuna_study(results)
     if len(study.trials) < 2:
         return []
-    space = list(results.study["space"])
+    space = [f for f in results.study["space"] if any(f in t.params for t in study.trials)]
     paths = []
     for n, start in enumerate(range(0, len(space), SLICE_FIELDS), 1):
         # Optuna gives each field half the rc figure width

@@ -7,7 +7,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis import results_page, search, search_answer
+from analysis import common, results_page, search, search_answer
 from test_analysis import write_results
 from test_results_page import write_no_evaluations
 
@@ -179,6 +179,21 @@ def test_a_search_run_in_two_parts_is_answered_as_one(results, tmp_path):
     assert history["trials run"].tolist() == [13]
     [(_, _, best)] = curves
     assert best.tolist()[:8] == pytest.approx([80 + i for i in range(8)])  # the order run
+
+
+def test_a_field_no_finished_trial_sampled_is_left_out_of_the_slices(tmp_path):
+    """λ is sampled under hessian: hvp only; where every hvp trial ran over time, no finished
+    trial has it, and the slices show the other fields (Optuna refuses a field it lacks)."""
+    space = {**SPACE, "hessian": {"choice": ["none", "hvp"]},
+             "hessian_weight": {"loguniform": [1e-6, 1e-2], "when": {"hessian": ["hvp"]}}}
+    folder = tmp_path / "search"
+    write_results(folder, {**SEARCH, "name": "search", "space": space, "factors": list(space),
+                           "sampler": {"name": "tpe"}},
+                  [trial(i, 0.8 + 0.01 * i) for i in range(4)]
+                  + [trial(4, None, "OVER_TIME", hessian="hvp", hessian_weight=1e-3)])
+    (tmp_path / "figures").mkdir()
+    [figure] = search_answer.slice_figures(common.load(folder), tmp_path / "figures")
+    assert figure.exists() and figure.stat().st_size > 0
 
 
 def test_the_glance_line_gives_the_best_confirmed_and_tpe_against_random(results):
