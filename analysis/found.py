@@ -13,6 +13,7 @@ another study's seeds), and every set confirmed under DC's full protocol.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import yaml
@@ -41,6 +42,13 @@ def top_configurations(results: common.Results, top: int) -> list[dict]:
     return found
 
 
+def search_name(results: common.Results) -> str:
+    """The search's name; of a search in parts, what their names share (search_fashion of
+    search_fashion_1 and search_fashion_2)."""
+    parts = [p["name"] for p in results.study.get("parts", [])]
+    return os.path.commonprefix(parts).rstrip("_-") if parts else results.name
+
+
 def found_study(results: common.Results, fixed: dict, top: int, repeats: int, iterations: int,
                 seed: int) -> dict:
     found = top_configurations(results, top)
@@ -50,8 +58,8 @@ def found_study(results: common.Results, fixed: dict, top: int, repeats: int, it
     fixed = {**{k: v for k, v in fixed.items() if k not in results.study["space"]},
              "iterations": iterations, "eval_at": [iterations], "seed": seed}
     return {
-        "name": f"found_{results.name.removeprefix('search_')}",
-        "description": f"the {top} best configurations of search {results.name}, "
+        "name": f"found_{search_name(results).removeprefix('search_')}",
+        "description": f"the {top} best configurations of search {search_name(results)}, "
                        f"{repeats} seeds from {seed}, {iterations} iterations, confirmed "
                        "under DC's full protocol",
         "fixed": fixed,
@@ -66,8 +74,10 @@ def found_study(results: common.Results, fixed: dict, top: int, repeats: int, it
 
 
 def header(results: common.Results, top: int) -> str:
-    lines = [f"Written by `python -m analysis.found` from the export of {results.name}: its "
-             f"{top} best trials by the screen,"]
+    parts = [p["name"] for p in results.study.get("parts", [])]
+    lines = [f"Written by `python -m analysis.found` from the export of {results.name}"
+             + (f" (the parts {', '.join(parts)})" if parts else "")
+             + f": its {top} best trials by the screen,"]
     for i, f in enumerate(top_configurations(results, top), 1):
         lines.append(f"  {i}. trial {f['trial_id']}: screen {100 * f['screen']:.2f} %")
     return "".join(f"# {line}\n" for line in lines)

@@ -355,7 +355,10 @@ def section(searches: Searches, out: Path, studies: Path) -> str:
 def budget_line(found: common.Results) -> str:
     fixed = found.study["fixed"]
     hours = found.trials["wall_seconds"].sum() * found.study["resources"].get("cpu", 1) / 3600
-    return (f"Confirmation (`{found.name}`): {fixed['iterations']} iterations, "
+    parts = [f"`{p['name']}`" for p in found.study.get("parts", [])]
+    return (f"Confirmation (`{found.name}`"
+            + (f", in {len(parts)} parts: {', '.join(parts)}" if parts else "")
+            + f"): {fixed['iterations']} iterations, "
             f"{found.study['repeats']} seeds from {fixed.get('seed', 0)} per configuration "
             f"(paired with DC's default by seed), each set evaluated under DC's full protocol "
             f"({found.study['confirm']['eval_models']} networks); {hours:.1f} core-hours "

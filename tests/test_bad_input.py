@@ -219,7 +219,9 @@ STUDIES = [  # (study, --set overrides, the key the message names)
     (study(max_trial_seconds="1h"), [], "'max_trial_seconds' = '1h'"),
     (study(grid=None, search={"lr_img": {"loguniform": [0.1, 1]}}, max_core_hours=-2), [],
      "'max_core_hours' = -2 is invalid; allowed: a number of core-hours >= 0"),
-    (study(max_core_hours=5), [], "'max_core_hours' = 5 is invalid; allowed: only with search"),
+    (study(max_core_hours=5, confirm={"top": 1}), [],
+     "'confirm.top' = 1 is invalid; allowed: at least the grid's 2 configurations where it "
+     "runs in parts"),
     (study(sampler_seed="x"), [], "'sampler_seed'"),
     (study(sampler="tpe"), [], "'sampler'"),  # a grid samples nothing
     (study(grid=None, search={"lr_img": {"loguniform": [0.1, 1]}}, sampler="cmaes"), [],

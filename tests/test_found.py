@@ -12,7 +12,7 @@ SPACE = {"lr_img": {"loguniform": [0.01, 10.0]}, "init": {"choice": ["noise", "r
          "hessian_weight": {"loguniform": [1e-6, 1e-2], "when": {"hessian": ["hvp"]}}}
 
 
-def write_search(root):
+def write_search(root, name="search_mnist", part=slice(None), continues=None):
     rows = [  # lr_img, init, hessian, weight (None: unsampled), status, accuracy, duplicate
         (0.5, "real", "none", None, "TERMINATED", 0.91, None),
         (0.5, "real", "none", None, "TERMINATED", 0.91, "t0"),    # a repeat: counted once
@@ -23,12 +23,14 @@ def write_search(root):
     trials = pd.DataFrame(
         [{"trial_id": f"t{i}", "lr_img": lr, "init": init, "hessian": h, "hessian_weight": w,
           "status": status, "acc_mean": acc, "duplicate_of": dup}
-         for i, (lr, init, h, w, status, acc, dup) in enumerate(rows)])
+         for i, (lr, init, h, w, status, acc, dup) in enumerate(rows)][part])
+    trials = trials.assign(trial_dir=trials.trial_id, synthetic_path=None,
+                           grid_paths=[[]] * len(trials))
     root.mkdir()
     trials.to_parquet(root / "trials.parquet")
     pd.DataFrame({"trial_id": []}).to_parquet(root / "iterations.parquet")
     (root / "study.json").write_text(json.dumps({
-        "name": "search_mnist", "kind": "search", "factors": list(SPACE), "space": SPACE,
+        "name": name, "continues": continues, "kind": "search", "factors": list(SPACE), "space": SPACE,
         "fixed": {"dataset": "MNIST", "model": "ConvNet", "ipc": 1, "iterations": 100,
                   "eval_at": [100], "eval_models": 2, "eval_epochs": 300,
                   "eval_net": "standard"},
@@ -67,3 +69,16 @@ def test_asking_for_more_configurations_than_finished_is_an_error(tmp_path, caps
     else:
         raise AssertionError("no error")
     assert not (tmp_path / "f.yaml").exists()
+
+
+def test_a_search_in_parts_is_confirmed_as_one_search(tmp_path):
+    """The best of both parts of a search (common.load joins them), named for the search."""
+    write_search(tmp_path / "search_mnist_1", "search_mnist_1", slice(0, 3))
+    write_search(tmp_path / "search_mnist_2", "search_mnist_2", slice(3, None),
+                 continues="results/search_mnist_1")
+    out = tmp_path / "found.yaml"
+    found.main([str(tmp_path / "search_mnist_2"), "--out", str(out), "--top", "3"])
+    raw = yaml.safe_load(out.read_text())
+    assert raw["name"] == "found_mnist"
+    assert [block["lr_img"] for block in raw["grid"]] == [[0.5], [2.0], [0.1]]
+    assert "search_mnist_2 (the parts search_mnist_1, search_mnist_2)" in out.read_text()

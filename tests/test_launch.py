@@ -192,7 +192,7 @@ def test_a_search_samples_with_the_sampler_its_file_names(sampler, kind, options
     if sampler:
         raw["sampler"] = sampler
     searcher = launch.search_algorithm(parse_study(raw, "s.yaml"),
-                                       f"sqlite:///{tmp_path / 'optuna.db'}")
+                                       f"sqlite:///{tmp_path / 'optuna.db'}", "s.yaml")
     assert type(searcher._sampler) is kind
     for name, value in options.items():
         assert getattr(searcher._sampler, name) == value

@@ -181,6 +181,36 @@ def test_a_search_run_in_two_parts_is_answered_as_one(results, tmp_path):
     assert best.tolist()[:8] == pytest.approx([80 + i for i in range(8)])  # the order run
 
 
+def test_a_confirmation_run_in_two_parts_is_one_confirmation(results, tmp_path, monkeypatch):
+    """found_mnist's first configuration run as part 1, the second as part 2 continuing it
+    (a grid in parts): the same table as from one study, and the budget names the parts."""
+    monkeypatch.setattr(search_answer, "SLICE_FIELDS", 1)
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    whole = search_answer.sections(folders, tmp_path / "whole", tmp_path)
+    study = json.loads((results / "found_mnist" / "study.json").read_text())
+    trials = pd.read_parquet(results / "found_mnist" / "trials.parquet")
+    shutil.copytree(results / "found_mnist", results / "found_mnist_1")
+    (results / "found_mnist_1" / "study.json").write_text(json.dumps(
+        {**study, "name": "found_mnist_1", "max_core_hours": 0.01}))
+    (results / "found_mnist" / "study.json").write_text(json.dumps(
+        {**study, "continues": "results/found_mnist_1"}))
+    iterations = pd.read_parquet(results / "found_mnist" / "iterations.parquet")
+    for part, lr in (("found_mnist_1", 0.5), ("found_mnist", 2.0)):
+        mine = trials[trials.lr_img == lr]
+        mine.to_parquet(results / part / "trials.parquet")
+        iterations[iterations.trial_id.isin(mine.trial_id)].to_parquet(
+            results / part / "iterations.parquet")
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    [searches] = search_answer.collect(folders)
+    assert searches.found.name == "found_mnist" and searches.again == []
+    parts = search_answer.sections(folders, tmp_path / "parts", tmp_path)
+    assert "Confirmation (`found_mnist`, in 2 parts: `found_mnist_1`, `found_mnist`)" in parts
+
+    def table(text):
+        return text[text.index("| configuration |"):].split("\n\n")[0]
+    assert table(parts) == table(whole)
+
+
 def test_a_field_no_finished_trial_sampled_is_left_out_of_the_slices(tmp_path):
     """λ is sampled under hessian: hvp only; where every hvp trial ran over time, no finished
     trial has it, and the slices show the other fields (Optuna refuses a field it lacks)."""

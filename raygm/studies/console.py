@@ -23,11 +23,17 @@ class Console(tune.Callback):
     does now."""
 
     def __init__(self, study: Study, path: str, machine: str, every: float = 120.0,
-                 out=None):
-        self.study, self.path, self.machine, self.every, self.out = \
-            study, path, machine, every, out
+                 out=None, trials: int = 0):
+        self.study, self.path, self.machine, self.every, self.out, self.trials = \
+            study, path, machine, every, out, trials
         self.latest: dict[str, dict] = {}  # trial id: its last result and when it came
         self.shown, self.changed = time.monotonic(), False
+
+    @property
+    def planned(self) -> int:
+        """The trials this launch runs (a grid continuing a part: those it left); consoles
+        pickled into a study folder before this was kept have no `trials`."""
+        return self.__dict__.get("trials") or self.study.num_trials
 
     def _print(self, text: str) -> None:
         print(text, file=self.out or sys.stdout, flush=True)
@@ -37,7 +43,7 @@ class Console(tune.Callback):
         self.changed = True
 
     def setup(self, **info):
-        self._print(f"raygm: study {self.study.name}, {self.study.num_trials} trials, on "
+        self._print(f"raygm: study {self.study.name}, {self.planned} trials, on "
                     f"{self.machine}; live curves: tensorboard --logdir {self.path}")
 
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -78,7 +84,7 @@ class Console(tune.Callback):
                                         for r in rows):
             return
         done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-        self._print(f"{time.strftime('%H:%M:%S')} {done} of {self.study.num_trials} trials "
+        self._print(f"{time.strftime('%H:%M:%S')} {done} of {self.planned} trials "
                     f"done\n" + format_table(rows))
         self.shown, self.changed = time.monotonic(), False
 

@@ -166,15 +166,20 @@ def write_export(folder: StudyFolder, study: Study, info: LaunchInfo, out: str) 
     write_parquet(out, TRIALS, trial_rows, arrow_schema({**head, **trial_columns}))
     write_parquet(out, EVALUATIONS, evaluation_rows,
                   arrow_schema({**head, **records.EVALUATION_COLUMNS}))
-    meta = {"name": study.name, "kind": study.kind, "factors": study.factors,
-            "fixed": study.fixed, "sampler": study.sampler if study.search else None,
+    meta = {**described(study), "resources": info.resources, "machine": info.machine,
+            "launched": {"study_file": info.study_file, "overrides": info.overrides}}
+    write_atomic(out, STUDY_JSON, json.dumps(meta, indent=2).encode())
+
+
+def described(study: Study) -> dict:
+    """What study.json says of the study itself (a continuation compares its part with it)."""
+    return {"name": study.name, "kind": study.kind, "factors": study.factors,
+            "fixed": study.fixed, "grid": study.grid if not study.search else None,
+            "sampler": study.sampler if study.search else None,
             "objectives": [asdict(o) for o in study.objectives], "space": study.space(),
             "repeats": study.repeats, "confirm": study.confirm and asdict(study.confirm),
             "max_trial_seconds": study.max_trial_seconds,
-            "max_core_hours": study.max_core_hours, "continues": study.continues or None,
-            "resources": info.resources, "machine": info.machine,
-            "launched": {"study_file": info.study_file, "overrides": info.overrides}}
-    write_atomic(out, STUDY_JSON, json.dumps(meta, indent=2).encode())
+            "max_core_hours": study.max_core_hours, "continues": study.continues or None}
 
 
 def is_export(path: str) -> bool:

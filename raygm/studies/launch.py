@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import pickle
 import signal
 import socket
 import sys
@@ -23,7 +24,7 @@ from ..core.distill import check_fits
 from ..core.files import absolute
 from ..core.machine import cpu_description
 from .console import Console
-from .continuation import earlier_trials
+from .continuation import earlier_trials, grid_runs
 from .status import LiveStatus, core_hours, ended_early
 from .store import LaunchError, LaunchInfo, StudyFolder, existing
 from .study_file import SAMPLERS, Study, StudyError, apply_overrides, load_study, read_raw
@@ -47,9 +48,8 @@ class Search(OptunaSearch):
     refused, leaving the trial RUNNING in optuna.db, and an earlier evaluation's accuracy is
     not the trial's. TPE then counts its settings among the worst, and so learns to avoid
     settings too slow for the study's limit. Every Optuna trial gets user attributes (shown by
-    optuna-dashboard): its Ray trial id, and once it ends its seed and raygm status. Once the
-    trials have run the study's max_core_hours, it suggests no more (trials under way finish):
-    searches compared at one budget."""
+    optuna-dashboard): its Ray trial id, and once it ends its seed and raygm status. It
+    suggests no trial past the study's max_core_hours (budget_spent)."""
 
     def __init__(self, study: Study, **options):
         super().__init__(**options)
@@ -57,11 +57,7 @@ class Search(OptunaSearch):
         self.study, self.suggested, self.seconds = study, {}, {}
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        budget = self.study.max_core_hours
-        if budget and core_hours(self.seconds.values(), self.study) >= budget:
-            # Tune asks no more once told FINISHED: said once
-            print(f"raygm study: the trials have run max_core_hours ({budget:g}): no new "
-                  "trials; those under way finish")
+        if budget_spent(self.study, self.seconds):
             return Searcher.FINISHED
         params = super().suggest(trial_id)
         if isinstance(params, dict):
@@ -93,9 +89,56 @@ class Search(OptunaSearch):
         super().on_trial_complete(trial_id, result, error)
 
 
-def search_algorithm(study: Study, optuna_storage: str):
+def budget_spent(study: Study, seconds: dict[str, float]) -> bool:
+    """Whether trials that ran these seconds (each trial's time_total_s) have run the
+    study's max_core_hours: then no new trial starts and those under way finish, so that
+    searches are compared at one budget and a study longer than a sitting ends whole, as a
+    part that another continues (continuation.py)."""
+    budget = study.max_core_hours
+    if budget and core_hours(seconds.values(), study) >= budget:
+        # Tune asks no more once told FINISHED: said once
+        print(f"raygm study: the trials have run max_core_hours ({budget:g}): no new "
+              "trials; those under way finish")
+        return True
+    return False
+
+
+class Grid(Searcher):
+    """The runs of a grid in parts (continuation.grid_runs: those no earlier part ended), one
+    trial each, in the file's order: Ray Tune queues every run of a grid_search as a trial at
+    once, but asks a searcher for one trial at a time, so that no run starts past
+    max_core_hours."""
+
+    def __init__(self, study: Study, runs: list[dict]):
+        super().__init__()
+        self.study, self.runs, self.seconds = study, runs, {}
+
+    def suggest(self, trial_id: str) -> dict | str:
+        if not self.runs or budget_spent(self.study, self.seconds):
+            return Searcher.FINISHED
+        return self.runs.pop(0)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.seconds[trial_id] = result.get("time_total_s", 0.0)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        if result:
+            self.seconds[trial_id] = result.get("time_total_s", 0.0)
+
+    # the runs left and the seconds run, for a resumed study (Tuner.restore)
+    def save(self, checkpoint_path: str) -> None:
+        Path(checkpoint_path).write_bytes(pickle.dumps(self.__dict__))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.__dict__.update(pickle.loads(Path(checkpoint_path).read_bytes()))
+
+
+def search_algorithm(study: Study, optuna_storage: str, file: str):
     if study.kind == "grid":
-        return None
+        # a grid run whole is Tune's grid_search, every trial queued at once (an autoscaling
+        # cluster sees them all)
+        return Grid(study, grid_runs(study, file)) if study.grid_in_parts else None
     options = {k: v for k, v in study.sampler.items() if k != "name"}
     kind, _ = SAMPLERS[study.sampler["name"]]
     sampler = getattr(optuna.samplers, kind)(seed=study.sampler_seed, **options)
@@ -111,7 +154,7 @@ def search_algorithm(study: Study, optuna_storage: str):
     ot_study = optuna.load_study(study_name=study.name, storage=storage)
     ot_study.set_metric_names(study.objective_names)
     if study.continues and not ot_study.trials:  # once: a launch resumed before Tune's
-        ot_study.add_trials(earlier_trials(study, study.name))  # first snapshot has them
+        ot_study.add_trials(earlier_trials(study, file))  # first snapshot has them
     return Repeater(searcher, repeat=study.repeats) if study.repeats > 1 else searcher
 
 
@@ -247,15 +290,17 @@ def launch(study_file: str, storage: str | None = None, address: str | None = No
     # working directories; nodes without it download (or set RAYGM_DATA_DIR).
     data_dir = str(Path(resolve_data_dir(data_dir)).resolve())
     check_data(study, data_dir, download, study_file)
-    if study.continues:
-        earlier_trials(study, study_file)  # the search it continues is one of this space
+    # a grid continuing an earlier part runs what that part left; the parts are one study
+    trials = len(grid_runs(study, study_file)) if study.kind == "grid" else study.num_trials
+    if study.continues and study.kind == "search":
+        earlier_trials(study, study_file)
     connect(address)
     check_storage(storage, shared_storage)
     info = LaunchInfo(
         storage=storage, address=address, data_dir=data_dir, download=download,
         optuna_storage=optuna_storage, resources=trial_resources(study, require_gpu),
         require_gpu=require_gpu, shared_storage=shared_storage, study_file=str(study_file),
-        overrides=overrides or [], machine=cpu_description())
+        overrides=overrides or [], machine=cpu_description(), trials=trials)
     # the study as run (overrides applied), so status, resume and export read the same
     raw = apply_overrides(read_raw(Path(study_file).read_text(), study_file), overrides or [],
                           study_file)
@@ -285,9 +330,10 @@ def new_tuner(study: Study, folder: StudyFolder, info: LaunchInfo,
         trainable(study, folder, info),
         param_space=param_space(study),
         tune_config=tune.TuneConfig(
-            search_alg=search_algorithm(study, folder.optuna_storage(info)),
+            search_alg=search_algorithm(study, folder.optuna_storage(info), info.study_file),
             scheduler=scheduler(study),
-            num_samples=study.trials * study.repeats if study.kind == "search" else 1,
+            # a grid_search holds its trials; a searcher is asked for the launch's
+            num_samples=1 if param_space(study) else info.trials or study.num_trials,
             max_concurrent_trials=study.max_concurrent or None),
         run_config=tune.RunConfig(
             name=folder.name, storage_path=folder.storage,
@@ -295,7 +341,8 @@ def new_tuner(study: Study, folder: StudyFolder, info: LaunchInfo,
             stop={"time_total_s": study.max_trial_seconds} if study.max_trial_seconds else None,
             failure_config=tune.FailureConfig(max_failures=study.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
-            callbacks=[LiveStatus(folder), Console(study, folder.path, info.machine),
+            callbacks=[LiveStatus(folder),
+                       Console(study, folder.path, info.machine, trials=info.trials),
                        *(callbacks or [])],
             verbose=0),  # Console's lines instead of Tune's tables; results: the study folder
     )

@@ -78,7 +78,7 @@ def core_hours(seconds, study: Study) -> float:
 def unfinished(statuses: list[str], planned: int, hours: float = 0.0,
                budget: float = 0.0) -> str | None:
     """What a study lacks (statuses: its trials'; planned: its number of trials; hours: the
-    core-hours they have run, of a search's budget max_core_hours), or None once it is
+    core-hours they have run, of the study's budget max_core_hours), or None once it is
     complete: every trial has ended, and it has all the trials it plans or has run its budget.
     Results pages and commits want whole studies."""
     ended = sum(s in ENDED_STATUSES for s in statuses)
@@ -94,7 +94,8 @@ def stopped(path: str) -> str | None:
     study = folder.study()
     hours = core_hours(((t.last_result or {}).get("time_total_s", 0)
                         for t in experiment_analysis(folder.path).trials), study)
-    return unfinished([r["status"] for r in trial_table(path)], study.num_trials, hours,
+    return unfinished([r["status"] for r in trial_table(path)],
+                      folder.launch_info().trials or study.num_trials, hours,
                       study.max_core_hours)
 
 

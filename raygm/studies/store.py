@@ -67,6 +67,9 @@ class LaunchInfo:
     overrides: list[str] = field(default_factory=list)
     machine: str | None = None
     study_sha256: str | None = None  # of study.yaml as launched: an edit is noticed
+    # the trials the launch planned: fewer than the study's where a grid continues an earlier
+    # part (0: study.num_trials, in folders from before)
+    trials: int = 0
     # folders from before versioning hold version 1's keys
     version: int = LAUNCH_VERSION
 

@@ -87,18 +87,24 @@ class Study:
     checkpoint_every: int = 10
     max_failures: int = 2
     max_trial_seconds: float = 0  # Ray Tune stops a trial past it (0: never); see launch.py
-    max_core_hours: float = 0  # a search starts no trial past it (0: never); see launch.py
+    max_core_hours: float = 0  # no trial starts past it (0: never); see launch.py
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     sampler_seed: int = 0
     description: str = ""
     confirm: Confirm | None = None
-    # an exported search of the same space whose trials Optuna is told before this one's
-    # first suggestion: a search longer than a session runs as parts (continuation.py)
+    # the exported earlier part of this study: a study longer than a session runs as parts
+    # (a search tells Optuna the earlier trials, a grid runs what is left: continuation.py)
     continues: str = ""
 
     @property
     def kind(self) -> str:
         return "search" if self.search else "grid"
+
+    @property
+    def grid_in_parts(self) -> bool:
+        """A grid with a budget or an earlier part: its runs are suggested one at a time
+        (launch.Grid), not queued whole by Ray Tune's grid_search (trial.param_space)."""
+        return self.kind == "grid" and bool(self.max_core_hours or self.continues)
 
     @property
     def factors(self) -> list[str]:
@@ -298,9 +304,13 @@ def parse_study(raw: Any, file: str) -> Study:
     study.sampler = _sampler(r, raw, study)
     study.confirm = _confirm(r, raw)
     study.continues = r.typed("continues", raw.get("continues", DEFAULT.continues), str,
-                              "the results folder of an exported search (raygm export)")
-    if study.continues and not study.search:
-        r.fail("continues", study.continues, "only with search (a grid has no sampler to tell)")
+                              "the results folder of an exported study (raygm export)")
+    configurations = len(study.grid_points)
+    if (study.continues or study.max_core_hours) and study.confirm and not study.search \
+            and study.confirm.top < configurations:
+        # each part confirms its own sets: the best of one part need not be the grid's
+        r.fail("confirm.top", study.confirm.top, f"at least the grid's {configurations} "
+               "configurations where it runs in parts (continues, max_core_hours)")
     _combinations(r, study)
     return study
 
@@ -396,9 +406,8 @@ def _counts(r: _Reader, raw: dict, study: Study) -> None:
         if r.typed(key, value, (int, float), allowed) < 0 or value != value:
             r.fail(key, value, allowed)
         setattr(study, key, float(value))
-    for key in ("trials", "max_core_hours"):
-        if key in raw and not study.search:
-            r.fail(key, raw[key], "only with search (a grid runs every combination)")
+    if "trials" in raw and not study.search:
+        r.fail("trials", raw["trials"], "only with search (a grid runs every combination)")
 
 
 def _objectives(r: _Reader, raw: dict, study: Study) -> list[Objective]:

@@ -134,8 +134,8 @@ class TuneReport(Reporter):
 
 def param_space(study: Study) -> dict:
     """What Ray Tune varies in a grid: its points x repeats. A search's space is the
-    searcher's (SearchSpace)."""
-    if study.kind == "grid":
+    searcher's (SearchSpace), and so are the runs of a grid in parts (launch.Grid)."""
+    if study.kind == "grid" and not study.grid_in_parts:
         return {"point": tune.grid_search(study.grid_points),
                 "repeat": tune.grid_search(list(range(study.repeats)))}
     return {}
@@ -177,8 +177,9 @@ class SearchSpace:
 
 
 def trial_config(study: Study, params: dict) -> RunConfig:
-    """A trial's run configuration from its Ray Tune config (the layout of param_space).
-    Grid studies carry the repeat as a grid axis, searches get it from tune's Repeater."""
+    """A trial's run configuration from its Ray Tune config (param_space's layout, which
+    launch.Grid keeps). Grid studies carry the repeat as a grid axis, searches get it from
+    tune's Repeater."""
     sampled = dict(params["point"]) if study.kind == "grid" else \
         {k: params[k] for k in study.search if k in params}
     return study.run_config(sampled, params.get("repeat", params.get(TRIAL_INDEX, 0)))
