@@ -318,6 +318,24 @@ def test_a_search_starts_no_trial_once_its_trials_have_run_max_core_hours(local_
     assert status.stopped(results.experiment_path) is None
 
 
+def test_a_grid_in_parts_resumes_with_the_runs_it_had_left_and_the_hours_run(tmp_path):
+    """launch.Grid's state, as Ray Tune saves it into the study folder and restores it on
+    `raygm study resume`: the runs not yet started, and the seconds run against the budget."""
+    study = parse_study({"name": "g", "fixed": {"iterations": 2, "eval_at": [2]},
+                         "grid": {"init": ["noise", "real"]}, "repeats": 2,
+                         "max_core_hours": 1.0}, "g.yaml")
+    grid = launch.search_algorithm(study, "", "g.yaml")
+    assert grid.suggest("a") == {"point": {"init": "noise"}, "repeat": 0}
+    grid.on_trial_result("a", {"time_total_s": 3000.0})
+    grid.save(str(tmp_path / "grid.pkl"))
+    resumed = launch.Grid(study, [])
+    resumed.restore(str(tmp_path / "grid.pkl"))
+    assert [resumed.suggest(t) for t in "bc"] == [{"point": {"init": "noise"}, "repeat": 1},
+                                                  {"point": {"init": "real"}, "repeat": 0}]
+    resumed.on_trial_complete("b", {"time_total_s": 700.0})  # 3700 s: the hour is run
+    assert resumed.suggest("d") == launch.Searcher.FINISHED
+
+
 def test_a_diverging_trial_is_a_result_not_a_number(local_ray, tmp_path, data_dir, capsys):
     """A search whose trial diverges (lr_img 1e30) and one that outlasts max_trial_seconds
     (20000 iterations, stopped by Ray Tune at 15 s): they end DIVERGED and OVER_TIME in the
