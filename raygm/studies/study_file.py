@@ -306,8 +306,7 @@ def parse_study(raw: Any, file: str) -> Study:
     study.continues = r.typed("continues", raw.get("continues", DEFAULT.continues), str,
                               "the results folder of an exported study (raygm export)")
     configurations = len(study.grid_points)
-    if (study.continues or study.max_core_hours) and study.confirm and not study.search \
-            and study.confirm.top < configurations:
+    if study.grid_in_parts and study.confirm and study.confirm.top < configurations:
         # each part confirms its own sets: the best of one part need not be the grid's
         r.fail("confirm.top", study.confirm.top, f"at least the grid's {configurations} "
                "configurations where it runs in parts (continues, max_core_hours)")
