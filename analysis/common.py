@@ -49,6 +49,11 @@ class Results:
         return self.study["kind"]
 
     @property
+    def part_names(self) -> list[str]:
+        """The studies a study run in parts joins (load), first part first; [] for one."""
+        return [p["name"] for p in self.study.get("parts", [])]
+
+    @property
     def factors(self) -> list[str]:
         return list(self.study.get("factors", []))
 

@@ -45,7 +45,7 @@ def top_configurations(results: common.Results, top: int) -> list[dict]:
 def search_name(results: common.Results) -> str:
     """The search's name; of a search in parts, what their names share (search_fashion of
     search_fashion_1 and search_fashion_2)."""
-    parts = [p["name"] for p in results.study.get("parts", [])]
+    parts = results.part_names
     return os.path.commonprefix(parts).rstrip("_-") if parts else results.name
 
 
@@ -74,7 +74,7 @@ def found_study(results: common.Results, fixed: dict, top: int, repeats: int, it
 
 
 def header(results: common.Results, top: int) -> str:
-    parts = [p["name"] for p in results.study.get("parts", [])]
+    parts = results.part_names
     lines = [f"Written by `python -m analysis.found` from the export of {results.name}"
              + (f" (the parts {', '.join(parts)})" if parts else "")
              + f": its {top} best trials by the screen,"]

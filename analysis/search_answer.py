@@ -355,7 +355,7 @@ def section(searches: Searches, out: Path, studies: Path) -> str:
 def budget_line(found: common.Results) -> str:
     fixed = found.study["fixed"]
     hours = found.trials["wall_seconds"].sum() * found.study["resources"].get("cpu", 1) / 3600
-    parts = [f"`{p['name']}`" for p in found.study.get("parts", [])]
+    parts = [f"`{name}`" for name in found.part_names]
     return (f"Confirmation (`{found.name}`"
             + (f", in {len(parts)} parts: {', '.join(parts)}" if parts else "")
             + f"): {fixed['iterations']} iterations, "

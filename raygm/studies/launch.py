@@ -326,14 +326,15 @@ def fit(tuner: tune.Tuner) -> tune.ResultGrid:
 
 def new_tuner(study: Study, folder: StudyFolder, info: LaunchInfo,
               callbacks: list[tune.Callback] | None = None) -> tune.Tuner:
+    space = param_space(study)
     return tune.Tuner(
         trainable(study, folder, info),
-        param_space=param_space(study),
+        param_space=space,
         tune_config=tune.TuneConfig(
             search_alg=search_algorithm(study, folder.optuna_storage(info), info.study_file),
             scheduler=scheduler(study),
             # a grid_search holds its trials; a searcher is asked for the launch's
-            num_samples=1 if param_space(study) else info.trials or study.num_trials,
+            num_samples=1 if space else info.trials or study.num_trials,
             max_concurrent_trials=study.max_concurrent or None),
         run_config=tune.RunConfig(
             name=folder.name, storage_path=folder.storage,
