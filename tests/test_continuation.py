@@ -120,6 +120,26 @@ def test_a_third_part_is_told_the_trials_of_every_part_before_it(tmp_path):
     assert [t.params["lr_img"] for t in told] == pytest.approx([0.2, 0.1, 0.2, 0.1])
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_later_part_does_not_sample_the_first_parts_configurations_again(sampler, tmp_path):
+    """Random sampling, and TPE before it has its startup trials, draw from the sampler's seed
+    alone: seeded as part 1, part 2 would start with part 1's configurations."""
+    raw = {"name": "part1", "fixed": TINY, "trials": 3, "sampler": {"name": sampler},
+           "search": {"lr_img": {"loguniform": [0.01, 1.0]}}}
+
+    def first_three(study, name):
+        searcher = launch.search_algorithm(study, f"sqlite:///{tmp_path / name}.db", "s.yaml")
+        return [searcher.suggest(f"{name}{i}")["lr_img"] for i in range(3)]
+
+    part1 = first_three(parse_study(raw, "s.yaml"), "part1")
+    export_folder(tmp_path / "results" / "part1", "part1", ["TERMINATED"] * 3,
+                  sampler={"name": sampler})
+    part2 = first_three(parse_study({**raw, "name": "part2", "continues": str(
+        tmp_path / "results" / "part1")}, "s.yaml"), "part2")
+    assert part1 == first_three(parse_study(raw, "s.yaml"), "again")  # a part 1 reproduces
+    assert not set(part1) & set(part2)
+
+
 @pytest.mark.parametrize("changes, says", [
     ({"search": {"lr_img": {"loguniform": [0.01, 0.5]}}}, r"\(earlier differs in space\)"),
     ({"continues": "nowhere"}, "the results folder of an exported search"),

@@ -6,7 +6,8 @@ A search's part: Optuna is told every earlier part's trials, first part first, e
 the order they were started, before this part's first suggestion (Optuna's
 `Study.add_trials`), so TPE models the space from every trial so far. A trial is told as the
 live search told it (launch.Search): its value where it finished with one, pruned where it
-ended without (over time, diverged), failed on an error.
+ended without (over time, diverged), failed on an error. Each part seeds its sampler with its
+own seed (sampler_seed).
 
 A grid's part: runs the grid's runs (configuration x seed) that no earlier part ended; a run
 that failed with an error is run again.
@@ -17,6 +18,7 @@ import json
 import math
 import posixpath
 
+import numpy as np
 import optuna
 import pyarrow.parquet as pq
 from optuna.trial import TrialState
@@ -77,6 +79,17 @@ def earlier_trials(study: Study, file: str) -> list[optuna.trial.FrozenTrial]:
     """A search's earlier parts' trials, as Optuna trials in the order they ran."""
     return [told(study, earlier["name"], row)
             for earlier, rows in earlier_parts(study, file) for row in rows]
+
+
+def sampler_seed(study: Study, file: str) -> int:
+    """The file's sampler_seed for a search's first part; for a later part, a seed drawn from
+    it and the part's number: seeded as part 1, a part would sample part 1's configurations
+    again (RandomSampler's draws, and TPE's while it has fewer trials than its startup, do
+    not depend on the trials it was told)."""
+    if not study.continues:
+        return study.sampler_seed
+    part = len(earlier_parts(study, file))
+    return int(np.random.SeedSequence([study.sampler_seed, part]).generate_state(1)[0])
 
 
 def told(study: Study, earlier: str, row: dict) -> optuna.trial.FrozenTrial:

@@ -24,7 +24,7 @@ from ..core.distill import check_fits
 from ..core.files import absolute
 from ..core.machine import cpu_description
 from .console import Console
-from .continuation import earlier_trials, grid_runs
+from .continuation import earlier_trials, grid_runs, sampler_seed
 from .status import LiveStatus, core_hours, ended_early
 from .store import LaunchError, LaunchInfo, StudyFolder, existing
 from .study_file import SAMPLERS, Study, StudyError, apply_overrides, load_study, read_raw
@@ -141,7 +141,7 @@ def search_algorithm(study: Study, optuna_storage: str, file: str):
         return Grid(study, grid_runs(study, file)) if study.grid_in_parts else None
     options = {k: v for k, v in study.sampler.items() if k != "name"}
     kind, _ = SAMPLERS[study.sampler["name"]]
-    sampler = getattr(optuna.samplers, kind)(seed=study.sampler_seed, **options)
+    sampler = getattr(optuna.samplers, kind)(seed=sampler_seed(study, file), **options)
     try:
         storage = optuna.storages.RDBStorage(optuna_storage)
     except Exception as exc:  # SQLAlchemy's errors for a URL it cannot use vary by dialect
