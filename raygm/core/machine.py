@@ -28,8 +28,12 @@ def native_bf16() -> list[str]:
 
 
 def cpu_description() -> str:
-    """CPU model, its native bf16 instructions (what precision=auto reads) and its CPU
-    count: the machine every measurement and study cost is stated for."""
+    """CPU model, its family and model numbers, its native bf16 instructions (what
+    precision=auto reads) and its CPU count: the machine every measurement and study cost is
+    stated for. The numbers tell apart CPUs sold under one name (two "AMD EPYC" of cloud
+    machines ran one study's trials 1.65x apart), so that core-hours are compared only where
+    they are the same machine's (analysis.search.history)."""
     model = cpuinfo("model name") or platform.processor() or "unknown CPU"
-    bf16 = " and ".join(native_bf16()) or "no native bf16"
-    return f"{model} ({bf16}), {os.cpu_count()} CPUs"
+    numbers = [f"{key} {cpuinfo(key)}" for key in ("cpu family", "model") if cpuinfo(key)]
+    details = ", ".join(numbers + [" and ".join(native_bf16()) or "no native bf16"])
+    return f"{model} ({details}), {os.cpu_count()} CPUs"
