@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
 from optuna.distributions import CategoricalDistribution, FloatDistribution
+from scipy import stats
 
 from analysis import common
 from raygm.core import records
@@ -207,50 +209,95 @@ def started_order(trials: pd.DataFrame) -> pd.Series:
     return trials.get("part", 0) * 1_000_000 + number
 
 
-def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list, str]:
-    """Searches side by side (e.g. TPE and random sampling of one space): the best `metric`
-    found so far against the compute spent, trials in the order they were started, each
-    trial's cost its wall seconds x its CPUs. Trials that ended without a result (diverged,
-    stopped at max_trial_seconds) cost what they ran and find nothing. Searches run on
-    different machines (study.json `machine`) are set against the trials they started
-    instead: a core-hour buys what its CPU makes of it, while every trial of a search is
-    given the same iterations and screen. Returns each search's best and cost (also at the
-    compute the cheapest search spent), its (label, compute, best) curve, and the unit of
+@dataclass
+class Spent:
+    """A search's ended trials in the order they were started, with the compute spent when
+    each ended (core-hours, or trials started where searches ran on different machines) and
+    whether each found a result."""
+    label: str
+    results: common.Results
+    trials: pd.DataFrame
+    hours: pd.Series
+    spent: pd.Series
+    found: pd.Series
+
+
+def ended_in_order(folders: list[Path]) -> tuple[list[Spent], str]:
+    """Searches side by side (e.g. TPE and random sampling of one space), trials in the order
+    they were started, each trial's cost its wall seconds x its CPUs. Trials that ended
+    without a result (diverged, stopped at max_trial_seconds) cost what they ran and find
+    nothing. Searches run on different machines (study.json `machine`) are set against the
+    trials they started instead: a core-hour buys what its CPU makes of it, while every trial
+    of a search is given the same iterations and screen. Returns the searches and the unit of
     compute ("core-hours" or "trials")."""
     loaded = [common.load(folder) for folder in folders]
     unit = "core-hours" if len({r.study.get("machine") for r in loaded}) <= 1 else "trials"
-    rows, curves = [], []
+    searches = []
     for results in loaded:
         trials = results.trials[results.trials["status"].isin(records.ENDED_STATUSES)]
         trials = trials.iloc[started_order(trials).argsort()]
         cpus = results.study.get("resources", {}).get("cpu", 1)
         hours = (trials["wall_seconds"] * cpus).cumsum() / 3600
-        found = trials["trial_id"].isin(results.finished["trial_id"])
-        best = common.in_units(trials, metric).where(found).cummax().ffill()
         sampler = (results.study.get("sampler") or {}).get("name", "tpe")
-        label = f"{results.name} ({sampler})"
-        spent = hours if unit == "core-hours" else pd.Series(range(1, len(trials) + 1),
-                                                             index=trials.index)
-        curves.append((label, spent, best))
-        rows.append({"search": label, "trials run": len(trials),
-                     "with a result": int(found.sum()),
+        searches.append(Spent(
+            f"{results.name} ({sampler})", results, trials, hours,
+            hours if unit == "core-hours" else pd.Series(range(1, len(trials) + 1),
+                                                         index=trials.index),
+            trials["trial_id"].isin(results.finished["trial_id"])))
+    return searches, unit
+
+
+def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list, str]:
+    """The best `metric` each search (ended_in_order) found so far against the compute spent. Returns
+    each search's best and cost (also at the compute the cheapest search spent), its (label,
+    compute, best) curve, and the unit of compute."""
+    searches, unit = ended_in_order(folders)
+    rows, curves = [], []
+    for one in searches:
+        trials, results = one.trials, one.results
+        best = common.in_units(trials, metric).where(one.found).cummax().ffill()
+        curves.append((one.label, one.spent, best))
+        rows.append({"search": one.label, "trials run": len(trials),
+                     "with a result": int(one.found.sum()),
                      "over time": int((trials["status"] == "OVER_TIME").sum()),
                      "diverged": int((trials["status"] == common.DIVERGED).sum()),
-                     "core-hours": float(hours.iloc[-1]) if len(trials) else 0.0,
+                     "core-hours": float(one.hours.iloc[-1]) if len(trials) else 0.0,
                      "machine": results.study.get("machine", "unrecorded"),
                      f"best {common.metric_label(metric)}": float(best.iloc[-1])
                      if len(trials) else math.nan})
-    horizon = equal_compute(curves)
+    horizon = equal_compute([one.spent for one in searches])
     within = f"{horizon:.2f} core-hours" if unit == "core-hours" else f"{horizon:.0f} trials"
     for row, (_, spent, best) in zip(rows, curves):
         row[f"best within {within}"] = float(best[spent <= horizon + 1e-12].max())
     return pd.DataFrame(rows), curves, unit
 
 
-def equal_compute(curves: list) -> float:
+def trials_compared(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, float]:
+    """Whether one search's trials scored higher than another's (e.g. TPE's than random
+    sampling's), within the compute both spent (history's horizon): Mann-Whitney's U test,
+    two-sided, of the screen `metric` of the trials with a result. The best of each search is
+    a single draw per sampler; the rank test of all their trials says whether one sampler
+    spent its trials on better settings. Returns each search's trials with a result, median
+    and quartiles, and the test's p."""
+    searches, _ = ended_in_order(folders)
+    horizon = equal_compute([one.spent for one in searches])
+    scores, rows = [], []
+    for one in searches:
+        within = one.found & (one.spent <= horizon + 1e-12)
+        score = common.in_units(one.trials[within], metric)
+        scores.append(score.to_numpy())
+        rows.append({"search": one.label, "with a result": len(score),
+                     f"median {common.metric_label(metric)}": score.median(),
+                     "lower quartile": score.quantile(0.25),
+                     "upper quartile": score.quantile(0.75)})
+    testable = len(scores) == 2 and all(len(x) > 0 for x in scores)
+    p = float(stats.mannwhitneyu(*scores).pvalue) if testable else math.nan
+    return pd.DataFrame(rows), p
+
+
+def equal_compute(spent: list[pd.Series]) -> float:
     """Where the samplers are compared: the compute the cheapest search spent."""
-    return min((float(spent.iloc[-1]) if len(spent) else 0.0 for _, spent, _ in curves),
-               default=0.0)
+    return min((float(one.iloc[-1]) if len(one) else 0.0 for one in spent), default=0.0)
 
 
 def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> common.Section:
@@ -262,7 +309,7 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
     for label, spent, best in curves:
         ax.step(spent, best, where="post", label=label)
     if len(curves) > 1:
-        ax.axvline(equal_compute(curves), color="grey", linestyle=":", linewidth=1)
+        ax.axvline(equal_compute([one for _, one, _ in curves]), color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("core-hours spent" if unit == "core-hours" else "trials started")
     ax.set_ylabel(f"best so far: {common.metric_label(metric)}")
     ax.legend()

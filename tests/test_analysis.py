@@ -361,6 +361,27 @@ def test_searches_on_different_machines_are_compared_at_equal_trials(search_resu
     assert_pngs(tmp_path, ["best_so_far.png"])
 
 
+def test_two_searches_trials_are_ranked_within_the_compute_both_spent(search_results,
+                                                                        tmp_path):
+    """Mann-Whitney's U of the trials with a result, each search cut at the compute the
+    cheaper one spent (here its 20 trials, on another machine): the same trials again
+    cannot be told apart, trials 10 points lower are."""
+    study = json.loads((search_results / "study.json").read_text())
+    for name, shift in (("same", 0.0), ("worse", -0.1)):
+        trials = [search_trial(i) for i in range(20)]
+        for t in trials:
+            t["acc"] = {2: t["acc"][2] + shift}
+        write_results(tmp_path / name, {**study, "name": name, "sampler": {"name": "random"},
+                                        "machine": "another CPU"}, trials)
+    table, p = search.trials_compared([search_results, tmp_path / "same"])
+    assert table["with a result"].tolist() == [20, 20]  # TPE's first 20 of 60
+    assert p > 0.5
+    table, p = search.trials_compared([search_results, tmp_path / "worse"])
+    median = table["median test accuracy (%)"]
+    assert median[0] - median[1] == pytest.approx(10.0)
+    assert p < 0.05
+
+
 def test_trials_are_taken_in_the_order_ray_tune_started_them():
     trials = pd.DataFrame({"trial_id": ["b2", "a1", "c3"],
                            "trial_dir": ["x/distill_trial_b2_10_lr=1", "distill_trial_a1_2_lr=1",
