@@ -295,6 +295,17 @@ def trials_compared(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.D
     return pd.DataFrame(rows), p
 
 
+def shared_start(folders: list[Path]) -> int:
+    """How many configurations two searches of one space started alike, first trial on:
+    TPE's startup trials are random draws from its seed, as a random search of the same
+    sampler_seed draws them."""
+    searches, _ = ended_in_order(folders)
+    fields = list(searches[0].results.study["space"])
+    rows = [one.trials[fields].astype(str).to_numpy() for one in searches]
+    same = [(a == b).all() for a, b in zip(*rows)]
+    return next((i for i, alike in enumerate(same) if not alike), len(same))
+
+
 def equal_compute(spent: list[pd.Series]) -> float:
     """Where the samplers are compared: the compute the cheapest search spent."""
     return min((float(one.iloc[-1]) if len(one) else 0.0 for one in spent), default=0.0)

@@ -309,7 +309,10 @@ def samplers_compared(tpe: common.Results, random: common.Results) -> str:
     return ("Did TPE spend its trials on better settings than random sampling? Screen "
             "accuracy of the trials with a result, within the compute both spent: median "
             f"{ours:.1f} % (TPE) against {theirs:.1f} % (random), Mann-Whitney U test "
-            f"(two-sided) p = {p:.2g}: {verdict}. Each sampler ran one search, so the best of "
+            f"(two-sided) p = {p:.2g}: {verdict}. The two searches started their first "
+            f"{search.shared_start([tpe.root, random.root])} configurations alike (TPE's "
+            "startup trials are random draws from the same sampler_seed), which the test "
+            "counts in both. Each sampler ran one search, so the best of "
             "each (the figure above) is one draw: whether TPE's best would beat random's "
             "again is not tested here.\n\n" + common.markdown_table(table))
 

@@ -380,6 +380,12 @@ def test_two_searches_trials_are_ranked_within_the_compute_both_spent(search_res
     median = table["median test accuracy (%)"]
     assert median[0] - median[1] == pytest.approx(10.0)
     assert p < 0.05
+    # both drew the same 20 configurations first; one drawn otherwise ends the shared start
+    assert search.shared_start([search_results, tmp_path / "worse"]) == 20
+    trials = [search_trial(i) for i in range(20)]
+    trials[2]["config"]["hessian_weight"] *= 2
+    write_results(tmp_path / "apart", {**study, "name": "apart"}, trials)
+    assert search.shared_start([search_results, tmp_path / "apart"]) == 2
 
 
 def test_trials_are_taken_in_the_order_ray_tune_started_them():

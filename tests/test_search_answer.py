@@ -86,6 +86,7 @@ def test_the_section_confirms_the_found_configurations_against_dcs_default(resul
     # the random search's 6 trials against TPE's within its compute, all 10 points higher
     assert ("median 82.5 % (TPE) against 72.5 % (random), Mann-Whitney U test (two-sided) "
             "p = 0.0022: TPE's trials score higher than random's.") in text
+    assert "started their first 6 configurations alike" in text  # the fixture's lr_img, init
     assert "    name: found_mnist" in text  # the shipped study, as it is
     table = text[text.index("| configuration |"):].split("\n\n")[0].splitlines()
     first, second = table[2], table[3]
