@@ -25,8 +25,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIELDS = [f for f in fields(RunConfig)]
 CHOICES = {f.name: list(f.metadata["choices"]) for f in FIELDS if f.metadata.get("choices")}
-# what a message must name: a run config field, a study key, or a flag
-NAMED = re.compile(r"'[\w.\[\]]+'|--[a-z][\w-]*|argument [\w-]+")
+# what a message must name: a run config field, a study key (as typed, e.g. 'grid.:'), or a
+# flag
+NAMED = re.compile(r"'[^'\n]+'|--[a-z][\w-]*|argument [\w-]+")
 
 
 def field_values(name: str) -> st.SearchStrategy:
