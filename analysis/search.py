@@ -248,9 +248,9 @@ def ended_in_order(folders: list[Path]) -> tuple[list[Spent], str]:
 
 
 def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list, str]:
-    """The best `metric` each search (ended_in_order) found so far against the compute spent. Returns
-    each search's best and cost (also at the compute the cheapest search spent), its (label,
-    compute, best) curve, and the unit of compute."""
+    """The best `metric` each search (ended_in_order) found so far against the compute
+    spent. Returns each search's best and cost (also at the compute the cheapest search
+    spent), its (label, compute, best) curve, and the unit of compute."""
     searches, unit = ended_in_order(folders)
     rows, curves = [], []
     for one in searches:
@@ -320,7 +320,8 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
     for label, spent, best in curves:
         ax.step(spent, best, where="post", label=label)
     if len(curves) > 1:
-        ax.axvline(equal_compute([one for _, one, _ in curves]), color="grey", linestyle=":", linewidth=1)
+        ax.axvline(equal_compute([one for _, one, _ in curves]), color="grey", linestyle=":",
+                   linewidth=1)
     ax.set_xlabel("core-hours spent" if unit == "core-hours" else "trials started")
     ax.set_ylabel(f"best so far: {common.metric_label(metric)}")
     ax.legend()
