@@ -100,7 +100,7 @@ def load(root: Path) -> Results:
     """A results folder. A search that continued an exported one (study.json `continues`,
     a results folder beside it) holds that search's trials and iterations too, before its
     own: column `part` (0 for the first), paths relative to this folder, and study.json's
-    `parts` (each part's name, machine and max_core_hours)."""
+    `parts` (each part's name, machine, max_core_hours and max_trial_seconds)."""
     root = Path(root)
     results = Results(root=root,
                       iterations=pd.read_parquet(root / "iterations.parquet"),
@@ -129,7 +129,8 @@ def load(root: Path) -> Results:
 
 def part_of(study: dict) -> dict:
     return {"name": study["name"], "machine": study.get("machine", "an unrecorded machine"),
-            "max_core_hours": study.get("max_core_hours")}
+            "max_core_hours": study.get("max_core_hours"),
+            "max_trial_seconds": study.get("max_trial_seconds")}
 
 
 def eval_net_column(folder: Path) -> list[str]:

@@ -306,6 +306,19 @@ def shared_start(folders: list[Path]) -> int:
     return next((i for i, alike in enumerate(same) if not alike), len(same))
 
 
+def pace(folders: list[Path]) -> pd.Series:
+    """For each configuration two searches started alike (shared_start) and both ended with a
+    result, the second's wall seconds over the first's: where they ran on different machines,
+    how much longer the second machine takes for the same work, e.g. to give its trials a
+    max_trial_seconds that cuts them after the same work."""
+    searches, _ = ended_in_order(folders)
+    shared = shared_start(folders)
+    first, second = (one.trials.iloc[:shared] for one in searches)
+    both = searches[0].found.iloc[:shared].to_numpy() & searches[1].found.iloc[:shared].to_numpy()
+    return pd.Series(second["wall_seconds"].to_numpy()[both]
+                     / first["wall_seconds"].to_numpy()[both])
+
+
 def equal_compute(spent: list[pd.Series]) -> float:
     """Where the samplers are compared: the compute the cheapest search spent."""
     return min((float(one.iloc[-1]) if len(one) else 0.0 for one in spent), default=0.0)

@@ -103,7 +103,7 @@ def budget(results: common.Results) -> str:
     ended = trials[trials["status"].isin(records.ENDED_STATUSES)]
     hours = (ended["wall_seconds"].sum() * results.study["resources"].get("cpu", 1)) / 3600
     fixed = results.study["fixed"]
-    cap, limit = results.study.get("max_trial_seconds"), results.study.get("max_core_hours")
+    limit = results.study.get("max_core_hours")
     parts = results.study.get("parts", [])
     sampler = dict(results.study.get("sampler") or {"name": "tpe"})
     options = ", ".join(k if v is True else f"{k}={v}" for k, v in sampler.items()
@@ -113,7 +113,7 @@ def budget(results: common.Results) -> str:
             f"iterations, 1 seed per configuration, screen: {fixed.get('eval_models')} "
             f"ConvNets x {fixed.get('eval_epochs')} epochs; {len(ended)} configurations "
             f"({counts.get(common.FINISHED, 0)} with a result, {counts.get('OVER_TIME', 0)} "
-            f"stopped at max_trial_seconds{f' ({cap:g} s)' if cap else ''}, "
+            f"stopped at max_trial_seconds{trial_limit(results)}, "
             f"{counts.get(common.DIVERGED, 0)} diverged, "
             f"{counts.get('ERROR', 0)} failed); {hours:.1f} core-hours"
             + (f" (max_core_hours {limit:g}: no trial started past it)" if limit and not parts
@@ -124,6 +124,20 @@ def budget(results: common.Results) -> str:
                if parts else "")
             + " on "
             f"{results.study.get('machine', 'an unrecorded machine')}; sampler {sampler}.")
+
+
+def trial_limit(results: common.Results) -> str:
+    """max_trial_seconds as the study's parts set it, e.g. " (1000 s in `a`; 1470 s in `b`,
+    `c`)": a part run on a slower machine may be given more seconds for the same work."""
+    parts = results.study.get("parts") or [common.part_of(results.study)]
+    caps: dict = {}
+    for part in parts:
+        caps.setdefault(part.get("max_trial_seconds") or 0, []).append(f"`{part['name']}`")
+    if len(caps) == 1:
+        cap = next(iter(caps))
+        return f" ({cap:g} s)" if cap else ""
+    return " (" + "; ".join(f"{f'{cap:g} s' if cap else 'none'} in {', '.join(names)}"
+                            for cap, names in caps.items()) + ")"
 
 
 def top_table(results: common.Results, top: int = 5) -> pd.DataFrame:
@@ -312,9 +326,23 @@ def samplers_compared(tpe: common.Results, random: common.Results) -> str:
             f"(two-sided) p = {p:.2g}: {verdict}. The two searches started their first "
             f"{search.shared_start([tpe.root, random.root])} configurations alike (TPE's "
             "startup trials are random draws from the same sampler_seed), which the test "
-            "counts in both. Each sampler ran one search, so the best of "
-            "each (the figure above) is one draw: whether TPE's best would beat random's "
-            "again is not tested here.\n\n" + common.markdown_table(table))
+            f"counts in both.{machines_compared(tpe, random)} Each sampler ran one search, "
+            "so the best of each (the figure above) is one draw: whether TPE's best would "
+            "beat random's again is not tested here.\n\n" + common.markdown_table(table))
+
+
+def machines_compared(tpe: common.Results, random: common.Results) -> str:
+    """Where the two searches ran on different machines, how much longer the random search's
+    took for the configurations both ran (search.pace)."""
+    if tpe.study.get("machine") == random.study.get("machine"):
+        return ""
+    ratios = search.pace([tpe.root, random.root])
+    if ratios.empty:
+        return (" They ran on different machines, and no configuration both ran has a result "
+                "in both.")
+    return (f" They ran on different machines: the {len(ratios)} configurations both ran with "
+            f"a result took {ratios.median():.2f} times the wall seconds (median; from "
+            f"{ratios.min():.2f} to {ratios.max():.2f}) in `{random.name}` as in `{tpe.name}`.")
 
 
 def found_yaml(found: common.Results, studies: Path) -> str:

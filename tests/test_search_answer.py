@@ -87,6 +87,7 @@ def test_the_section_confirms_the_found_configurations_against_dcs_default(resul
     assert ("median 82.5 % (TPE) against 72.5 % (random), Mann-Whitney U test (two-sided) "
             "p = 0.0022: TPE's trials score higher than random's.") in text
     assert "started their first 6 configurations alike" in text  # the fixture's lr_img, init
+    assert "different machines" not in text
     assert "    name: found_mnist" in text  # the shipped study, as it is
     table = text[text.index("| configuration |"):].split("\n\n")[0].splitlines()
     first, second = table[2], table[3]
@@ -183,6 +184,35 @@ def test_a_search_run_in_two_parts_is_answered_as_one(results, tmp_path):
     assert history["trials run"].tolist() == [13]
     [(_, _, best)] = curves
     assert best.tolist()[:8] == pytest.approx([80 + i for i in range(8)])  # the order run
+
+
+def test_a_random_search_on_a_slower_machine_says_how_much_slower_and_each_parts_limit(
+        results, tmp_path):
+    """The random search in two parts on another machine, its trials 1.5 and 2 times as long
+    as TPE's for the same configurations, its second part given max_trial_seconds 1500 for
+    the same work: the section measures the pace on the configurations both ran and names
+    each part's limit."""
+    shutil.rmtree(results / "search_mnist_random")
+    slow = {**SEARCH, "sampler": {"name": "random"},
+            "machine": "AMD EPYC (cpu family 25, model 17, AVX-512 BF16), 2 CPUs"}
+    trials = [trial(i, 0.70 + 0.01 * i) for i in range(6)]
+    write_results(results / "random_1", {**slow, "name": "random_1", "max_core_hours": 0.01},
+                  trials[:3])
+    write_results(results / "random_2", {**slow, "name": "random_2", "max_trial_seconds": 1500,
+                                         "continues": "results/random_1"}, trials[3:])
+    for part, slower in (("random_1", 1.5), ("random_2", 2.0)):
+        path = results / part / "trials.parquet"
+        rows = pd.read_parquet(path)
+        rows["wall_seconds"] *= slower
+        rows.to_parquet(path)
+    assert search.pace([results / "search_mnist", results / "random_2"]).tolist() == \
+        pytest.approx([1.5] * 3 + [2.0] * 3)
+    folders = sorted(p.parent for p in results.glob("*/study.json"))
+    text = search_answer.sections(folders, tmp_path / "docs", tmp_path)
+    assert "stopped at max_trial_seconds (1000 s in `random_1`; 1500 s in `random_2`)" in text
+    assert ("They ran on different machines: the 6 configurations both ran with a result took "
+            "1.75 times the wall seconds (median; from 1.50 to 2.00) in `random_2` as in "
+            "`search_mnist`.") in text
 
 
 def test_a_confirmation_run_in_two_parts_is_one_confirmation(results, tmp_path, monkeypatch):
