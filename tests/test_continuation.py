@@ -120,6 +120,19 @@ def test_a_third_part_is_told_the_trials_of_every_part_before_it(tmp_path):
     assert [t.params["lr_img"] for t in told] == pytest.approx([0.2, 0.1, 0.2, 0.1])
 
 
+def test_a_part_on_a_slower_machine_may_have_more_seconds_per_trial(tmp_path):
+    """max_trial_seconds counts seconds of the machine a part runs on: a part given more
+    continues the earlier one (told its trials) instead of being refused."""
+    export_folder(tmp_path / "results" / "part1", "part1", ["TERMINATED", "OVER_TIME"],
+                  max_trial_seconds=1000.0)
+    study = parse_study({"name": "part2", "fixed": TINY, "trials": 2,
+                         "max_trial_seconds": 1430,
+                         "search": {"lr_img": {"loguniform": [0.01, 1.0]}},
+                         "continues": str(tmp_path / "results" / "part1")}, "part2.yaml")
+    told = earlier_trials(study, "part2.yaml")
+    assert [t.user_attrs["continued_from"] for t in told] == ["part1/part11", "part1/part10"]
+
+
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
 def test_a_later_part_does_not_sample_the_first_parts_configurations_again(sampler, tmp_path):
     """Random sampling, and TPE before it has its startup trials, draw from the sampler's seed

@@ -30,9 +30,11 @@ from .export import STUDY_JSON, TRIALS, described, is_export
 from .study_file import Study, StudyError
 from .trial import applies, optuna_distribution
 
-# what must match for two parts to be one study: a trial of either could be one of the other
-SAME = {"search": ("fixed", "space", "objectives", "sampler", "max_trial_seconds"),
-        "grid": ("fixed", "grid", "repeats", "objectives", "confirm", "max_trial_seconds")}
+# what must match for two parts to be one study: a trial of either could be one of the other.
+# Not max_trial_seconds: seconds of the machine a part runs on, so a part on a slower one may
+# be given more for the same work (the results page names each part's).
+SAME = {"search": ("fixed", "space", "objectives", "sampler"),
+        "grid": ("fixed", "grid", "repeats", "objectives", "confirm")}
 
 
 def earlier_parts(study: Study, file: str) -> list[tuple[dict, list[dict]]]:
