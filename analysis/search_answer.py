@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pandas as pd
+import yaml
 
 from analysis import common, final, search
 from analysis.questions import TABLE_ONE
@@ -345,9 +346,10 @@ def machines_compared(tpe: common.Results, random: common.Results) -> str:
             f"{ratios.min():.2f} to {ratios.max():.2f}) in `{random.name}` as in `{tpe.name}`.")
 
 
-def found_yaml(found: common.Results, studies: Path) -> str:
-    """The shipped study the confirmation was launched from (`analysis.found` writes it), and
-    the command line where overrides changed what ran (e.g. only its best configuration)."""
+def found_yaml(found: common.Results, studies: Path, confirmed_configurations: int) -> str:
+    """The shipped study the confirmation was launched from (`analysis.found` writes it), the
+    command line where overrides changed what ran (e.g. only its best configuration), and how
+    many of its configurations are confirmed where a later part is still to run."""
     launched = found.study.get("launched") or {}
     path = studies / Path(launched.get("study_file") or f"{found.name}.yaml").name
     if not path.exists():
@@ -356,6 +358,12 @@ def found_yaml(found: common.Results, studies: Path) -> str:
         "    " + line for line in path.read_text().splitlines())
     if launched.get("overrides"):
         text += f"\n\nThis confirmation ran it as `{found.launch_command}`."
+    grid = yaml.safe_load(path.read_text()).get("grid") or []
+    shipped = len(grid) if isinstance(grid, list) else 1  # analysis.found: a block each
+    if confirmed_configurations < shipped and found.study.get("max_core_hours"):
+        text += (f"\n\nSo far {confirmed_configurations} of its {shipped} configurations are "
+                 f"confirmed: `{found.name}` ended at its max_core_hours, and a later part "
+                 "continuing it runs the rest.")
     return text
 
 
@@ -399,7 +407,7 @@ def section(searches: Searches, out: Path, studies: Path) -> str:
                      "under results/ (or no DC default to compare with).")
     else:
         table, words = confirmation(searches)
-        parts += [found_yaml(searches.found, studies), budget_line(searches.found),
+        parts += [found_yaml(searches.found, studies, len(table)), budget_line(searches.found),
                   common.markdown_table(table), *words]
     parts.append(FACTOR_NOTE)
     return "\n\n".join(p for p in parts if p) + "\n"

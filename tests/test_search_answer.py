@@ -225,7 +225,9 @@ def test_a_confirmation_run_in_two_parts_is_one_confirmation(results, tmp_path, 
     trials = pd.read_parquet(results / "found_mnist" / "trials.parquet")
     shutil.copytree(results / "found_mnist", results / "found_mnist_1")
     (results / "found_mnist_1" / "study.json").write_text(json.dumps(
-        {**study, "name": "found_mnist_1", "max_core_hours": 0.01}))
+        {**study, "name": "found_mnist_1", "max_core_hours": 0.01, "launched": {
+            "study_file": "studies/found_mnist.yaml",
+            "overrides": ["max_core_hours=0.01", "name=found_mnist_1"]}}))
     (results / "found_mnist" / "study.json").write_text(json.dumps(
         {**study, "continues": "results/found_mnist_1"}))
     iterations = pd.read_parquet(results / "found_mnist" / "iterations.parquet")
@@ -243,6 +245,14 @@ def test_a_confirmation_run_in_two_parts_is_one_confirmation(results, tmp_path, 
     def table(text):
         return text[text.index("| configuration |"):].split("\n\n")[0]
     assert table(parts) == table(whole)
+    # before part 2 ran: part 1's configuration confirmed, of the shipped study's two
+    (tmp_path / "found_mnist.yaml").write_text(
+        "name: found_mnist\ngrid:\n- lr_img: [0.5]\n- lr_img: [2.0]\n")
+    first = search_answer.sections([f for f in folders if f.name != "found_mnist"],
+                                   tmp_path / "first", tmp_path)
+    assert ("So far 1 of its 2 configurations are confirmed: `found_mnist_1` ended at its "
+            "max_core_hours, and a later part continuing it runs the rest.") in first
+    assert "So far" not in search_answer.sections(folders, tmp_path / "parts", tmp_path)
 
 
 def test_a_field_no_finished_trial_sampled_is_left_out_of_the_slices(tmp_path):
