@@ -327,24 +327,47 @@ def equal_compute(spent: list[pd.Series]) -> float:
 def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> common.Section:
     """The history of searches as a figure (Optuna's own plots against trial numbers;
     core-hours is what a sampler is asked to save, where the searches ran on one machine)
-    and its table."""
+    and its table. Two searches on different machines are also set against core-hours of the
+    first's machine, the second's divided by their pace (on the configurations both ran)."""
     table, curves, unit = history(folders, metric)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, spent, best in curves:
-        ax.step(spent, best, where="post", label=label)
-    if len(curves) > 1:
-        ax.axvline(equal_compute([one for _, one, _ in curves]), color="grey", linestyle=":",
-                   linewidth=1)
-    ax.set_xlabel("core-hours spent" if unit == "core-hours" else "trials started")
-    ax.set_ylabel(f"best so far: {common.metric_label(metric)}")
-    ax.legend()
-    ax.set_title(f"Best configuration found so far against the {unit} spent")
+    ratios = pace(folders) if unit == "trials" and len(curves) == 2 else pd.Series()
+    fig, axes = plt.subplots(1, 1 if ratios.empty else 2, squeeze=False,
+                             figsize=(7 if ratios.empty else 13, 4))
+    panels = [(axes[0, 0], [spent for _, spent, _ in curves],
+               "core-hours spent" if unit == "core-hours" else "trials started")]
     section = common.Section(f"Best so far against {unit}")
     if unit == "trials":
         section.notes.append(
             "The searches ran on different machines (column machine), so their core-hours "
             "are not comparable: they are set side by side at equal trials started, each "
             "trial given the same iterations and screen.")
+    if not ratios.empty:
+        searches, _ = ended_in_order(folders)
+        scaled = [searches[0].hours, searches[1].hours / ratios.median()]
+        horizon = equal_compute(scaled)
+        first = searches[0].results.name
+        table[f"core-hours on {first}'s machine (estimated)"] = [float(h.iloc[-1])
+                                                                 for h in scaled]
+        table[f"best within {horizon:.2f} of them"] = [
+            float(best[hours <= horizon + 1e-12].max())
+            for (_, _, best), hours in zip(curves, scaled)]
+        panels.append((axes[0, 1], scaled, f"core-hours on {first}'s machine (estimated)"))
+        section.notes.append(
+            f"Right: {searches[1].results.name}'s core-hours divided by "
+            f"{ratios.median():.2f}, the median of how many times longer its trials took than "
+            f"{first}'s for the {len(ratios)} configurations both ran with a result (from "
+            f"{ratios.min():.2f} to {ratios.max():.2f}): an estimate of what it would have "
+            f"spent on {first}'s machine.")
+    for ax, spent, xlabel in panels:
+        for (label, _, best), x in zip(curves, spent):
+            ax.step(x, best, where="post", label=label)
+        if len(curves) > 1:
+            ax.axvline(equal_compute(spent), color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"best so far: {common.metric_label(metric)}")
+        ax.legend()
+    fig.suptitle(f"Best configuration found so far against the {unit} spent"
+                 + ("" if ratios.empty else " (left) and the estimated core-hours (right)"))
     section.images.append(common.save_figure(fig, out / "best_so_far.png"))
     section.tables.append(common.Table("best_so_far", "Each search's best and its cost",
                                        table))

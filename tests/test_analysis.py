@@ -354,6 +354,23 @@ def test_searches_on_different_machines_are_compared_at_equal_trials(search_resu
     assert table.loc["search_hessian (tpe)", "best within 20 trials"] == pytest.approx(
         100 * first["acc_mean"].max())
     assert table.loc["search_random (random)", "machine"] == slower["machine"]
+    # the slower machine took twice TPE's seconds for the same 20 configurations: in core-hours
+    # of TPE's machine (estimated) it spent what TPE's first 20 trials did
+    trials = pd.read_parquet(tmp_path / "random" / "trials.parquet")
+    trials["wall_seconds"] *= 2
+    trials.to_parquet(tmp_path / "random" / "trials.parquet")
+    assert search.pace([search_results, tmp_path / "random"]).tolist() == [2.0] * 20
+    section = search.best_so_far([search_results, tmp_path / "random"], tmp_path)
+    table = section.tables[0].frame.set_index("search")
+    estimated = table["core-hours on search_hessian's machine (estimated)"]
+    assert estimated["search_random (random)"] == pytest.approx(
+        first["wall_seconds"].sum() / 3600)
+    assert table["core-hours"]["search_random (random)"] == pytest.approx(
+        2 * first["wall_seconds"].sum() / 3600)
+    column = f"best within {estimated['search_random (random)']:.2f} of them"
+    assert table.loc["search_hessian (tpe)", column] == pytest.approx(
+        100 * first["acc_mean"].max())
+    assert "divided by 2.00, the median" in " ".join(section.notes)
     # on one machine the same two searches are compared at core-hours
     write_results(tmp_path / "same", {**slower, "machine": study.get("machine")},
                   [search_trial(i) for i in range(20)])
