@@ -327,23 +327,9 @@ def samplers_compared(tpe: common.Results, random: common.Results) -> str:
             f"(two-sided) p = {p:.2g}: {verdict}. The two searches started their first "
             f"{search.shared_start([tpe.root, random.root])} configurations alike (TPE's "
             "startup trials are random draws from the same sampler_seed), which the test "
-            f"counts in both.{machines_compared(tpe, random)} Each sampler ran one search, "
-            "so the best of each (the figure above) is one draw: whether TPE's best would "
-            "beat random's again is not tested here.\n\n" + common.markdown_table(table))
-
-
-def machines_compared(tpe: common.Results, random: common.Results) -> str:
-    """Where the two searches ran on different machines, how much longer the random search's
-    took for the configurations both ran (search.pace)."""
-    if tpe.study.get("machine") == random.study.get("machine"):
-        return ""
-    ratios = search.pace([tpe.root, random.root])
-    if ratios.empty:
-        return (" They ran on different machines, and no configuration both ran has a result "
-                "in both.")
-    return (f" They ran on different machines: the {len(ratios)} configurations both ran with "
-            f"a result took {ratios.median():.2f} times the wall seconds (median; from "
-            f"{ratios.min():.2f} to {ratios.max():.2f}) in `{random.name}` as in `{tpe.name}`.")
+            "counts in both. Each sampler ran one search, so the best of "
+            "each (the figure above) is one draw: whether TPE's best would beat random's "
+            "again is not tested here.\n\n" + common.markdown_table(table))
 
 
 def found_yaml(found: common.Results, studies: Path, confirmed_configurations: int) -> str:
