@@ -332,10 +332,10 @@ def samplers_compared(tpe: common.Results, random: common.Results) -> str:
             "again is not tested here.\n\n" + common.markdown_table(table))
 
 
-def found_yaml(found: common.Results, studies: Path, confirmed_configurations: int) -> str:
+def found_yaml(found: common.Results, studies: Path) -> str:
     """The shipped study the confirmation was launched from (`analysis.found` writes it), the
     command line where overrides changed what ran (e.g. only its best configuration), and how
-    many of its configurations are confirmed where a later part is still to run."""
+    many of its runs (configuration x seed) are confirmed where a later part is still to run."""
     launched = found.study.get("launched") or {}
     path = studies / Path(launched.get("study_file") or f"{found.name}.yaml").name
     if not path.exists():
@@ -345,10 +345,12 @@ def found_yaml(found: common.Results, studies: Path, confirmed_configurations: i
     if launched.get("overrides"):
         text += f"\n\nThis confirmation ran it as `{found.launch_command}`."
     grid = yaml.safe_load(path.read_text()).get("grid") or []
-    shipped = len(grid) if isinstance(grid, list) else 1  # analysis.found: a block each
-    if confirmed_configurations < shipped and found.study.get("max_core_hours"):
-        text += (f"\n\nSo far {confirmed_configurations} of its {shipped} configurations are "
-                 f"confirmed: `{found.name}` ended at its max_core_hours, and a later part "
+    # analysis.found writes a grid block per configuration
+    shipped = (len(grid) if isinstance(grid, list) else 1) * found.study["repeats"]
+    confirmed_runs = int(found.finished[CONFIRMED].notna().sum())
+    if confirmed_runs < shipped and found.study.get("max_core_hours"):
+        text += (f"\n\nSo far {confirmed_runs} of its {shipped} runs (configuration x seed) "
+                 f"are confirmed: `{found.name}` ended at its max_core_hours, and a later part "
                  "continuing it runs the rest.")
     return text
 
@@ -393,7 +395,7 @@ def section(searches: Searches, out: Path, studies: Path) -> str:
                      "under results/ (or no DC default to compare with).")
     else:
         table, words = confirmation(searches)
-        parts += [found_yaml(searches.found, studies, len(table)), budget_line(searches.found),
+        parts += [found_yaml(searches.found, studies), budget_line(searches.found),
                   common.markdown_table(table), *words]
     parts.append(FACTOR_NOTE)
     return "\n\n".join(p for p in parts if p) + "\n"

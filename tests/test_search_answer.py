@@ -216,8 +216,8 @@ def test_a_random_search_on_a_slower_machine_says_how_much_slower_and_each_parts
 
 
 def test_a_confirmation_run_in_two_parts_is_one_confirmation(results, tmp_path, monkeypatch):
-    """found_mnist's first configuration run as part 1, the second as part 2 continuing it
-    (a grid in parts): the same table as from one study, and the budget names the parts."""
+    """found_mnist's runs in two parts, the second continuing the first (a grid in parts):
+    the same table as from one study, and the budget names the parts."""
     monkeypatch.setattr(search_answer, "SLICE_FIELDS", 1)
     folders = sorted(p.parent for p in results.glob("*/study.json"))
     whole = search_answer.sections(folders, tmp_path / "whole", tmp_path)
@@ -231,8 +231,8 @@ def test_a_confirmation_run_in_two_parts_is_one_confirmation(results, tmp_path, 
     (results / "found_mnist" / "study.json").write_text(json.dumps(
         {**study, "continues": "results/found_mnist_1"}))
     iterations = pd.read_parquet(results / "found_mnist" / "iterations.parquet")
-    for part, lr in (("found_mnist_1", 0.5), ("found_mnist", 2.0)):
-        mine = trials[trials.lr_img == lr]
+    # part 1 ran the first configuration's 5 seeds and the second's first 2
+    for part, mine in (("found_mnist_1", trials.iloc[:7]), ("found_mnist", trials.iloc[7:])):
         mine.to_parquet(results / part / "trials.parquet")
         iterations[iterations.trial_id.isin(mine.trial_id)].to_parquet(
             results / part / "iterations.parquet")
@@ -245,13 +245,13 @@ def test_a_confirmation_run_in_two_parts_is_one_confirmation(results, tmp_path, 
     def table(text):
         return text[text.index("| configuration |"):].split("\n\n")[0]
     assert table(parts) == table(whole)
-    # before part 2 ran: part 1's configuration confirmed, of the shipped study's two
+    # before part 2 ran: part 1's 7 runs confirmed, of the shipped study's 2 x 5
     (tmp_path / "found_mnist.yaml").write_text(
         "name: found_mnist\ngrid:\n- lr_img: [0.5]\n- lr_img: [2.0]\n")
     first = search_answer.sections([f for f in folders if f.name != "found_mnist"],
                                    tmp_path / "first", tmp_path)
-    assert ("So far 1 of its 2 configurations are confirmed: `found_mnist_1` ended at its "
-            "max_core_hours, and a later part continuing it runs the rest.") in first
+    assert ("So far 7 of its 10 runs (configuration x seed) are confirmed: `found_mnist_1` "
+            "ended at its max_core_hours, and a later part continuing it runs the rest.") in first
     assert "So far" not in search_answer.sections(folders, tmp_path / "parts", tmp_path)
 
 
