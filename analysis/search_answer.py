@@ -382,8 +382,8 @@ def section(searches: Searches, out: Path, studies: Path) -> str:
                      + budget(searches.random))
         parts.append(samplers_compared(tpe, searches.random))
     else:
-        parts.append("No random search of this space yet: whether TPE beat random sampling "
-                     "cannot be told here.")
+        parts.append("No random search of this space under results/: whether TPE beat "
+                     "random sampling cannot be told on this dataset.")
     parts.append(common.section_markdown(importance, level=3, images_in=where))
     images = slice_figures(tpe, figures)
     if images:
