@@ -250,7 +250,9 @@ def ended_in_order(folders: list[Path]) -> tuple[list[Spent], str]:
 def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list, str]:
     """The best `metric` each search (ended_in_order) found so far against the compute
     spent. Returns each search's best and cost (also at the compute the cheapest search
-    spent), its (label, compute, best) curve, and the unit of compute."""
+    spent, and where they ran on different machines at the core-hours on the first's machine
+    the cheapest spent, estimated: on_first_machine), its (label, compute, best) curve, and
+    the unit of compute."""
     searches, unit = ended_in_order(folders)
     rows, curves = [], []
     for one in searches:
@@ -269,7 +271,16 @@ def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame
     within = f"{horizon:.2f} core-hours" if unit == "core-hours" else f"{horizon:.0f} trials"
     for row, (_, spent, best) in zip(rows, curves):
         row[f"best within {within}"] = float(best[spent <= horizon + 1e-12].max())
-    return pd.DataFrame(rows), curves, unit
+    table = pd.DataFrame(rows)
+    _, scaled = on_first_machine(folders)
+    if scaled:
+        horizon = equal_compute(scaled)
+        table[f"core-hours on {searches[0].results.name}'s machine (estimated)"] = [
+            float(h.iloc[-1]) for h in scaled]
+        table[f"best within {horizon:.2f} of them"] = [
+            float(best[hours <= horizon + 1e-12].max())
+            for (_, _, best), hours in zip(curves, scaled)]
+    return table, curves, unit
 
 
 def trials_compared(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, float]:
@@ -319,6 +330,19 @@ def pace(folders: list[Path]) -> pd.Series:
                      / first["wall_seconds"].to_numpy()[both])
 
 
+def on_first_machine(folders: list[Path]) -> tuple[pd.Series, list[pd.Series]]:
+    """Where two searches ran on different machines: their pace, and each one's core-hours
+    on the first's machine, estimated (the second's divided by the median pace); nothing
+    where they ran on one machine."""
+    searches, unit = ended_in_order(folders)
+    if unit != "trials" or len(searches) != 2:
+        return pd.Series(dtype=float), []
+    ratios = pace(folders)
+    if ratios.empty:
+        return ratios, []
+    return ratios, [searches[0].hours, searches[1].hours / ratios.median()]
+
+
 def equal_compute(spent: list[pd.Series]) -> float:
     """Where the samplers are compared: the compute the cheapest search spent."""
     return min((float(one.iloc[-1]) if len(one) else 0.0 for one in spent), default=0.0)
@@ -330,7 +354,7 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
     and its table. Two searches on different machines are also set against core-hours of the
     first's machine, the second's divided by their pace (on the configurations both ran)."""
     table, curves, unit = history(folders, metric)
-    ratios = pace(folders) if unit == "trials" and len(curves) == 2 else pd.Series()
+    ratios, scaled = on_first_machine(folders)
     fig, axes = plt.subplots(1, 1 if ratios.empty else 2, squeeze=False,
                              figsize=(7 if ratios.empty else 13, 4))
     panels = [(axes[0, 0], [spent for _, spent, _ in curves],
@@ -341,16 +365,9 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
             "The searches ran on different machines (column machine), so their core-hours "
             "are not comparable: they are set side by side at equal trials started, each "
             "trial given the same iterations and screen.")
-    if not ratios.empty:
+    if scaled:
         searches, _ = ended_in_order(folders)
-        scaled = [searches[0].hours, searches[1].hours / ratios.median()]
-        horizon = equal_compute(scaled)
         first = searches[0].results.name
-        table[f"core-hours on {first}'s machine (estimated)"] = [float(h.iloc[-1])
-                                                                 for h in scaled]
-        table[f"best within {horizon:.2f} of them"] = [
-            float(best[hours <= horizon + 1e-12].max())
-            for (_, _, best), hours in zip(curves, scaled)]
         panels.append((axes[0, 1], scaled, f"core-hours on {first}'s machine (estimated)"))
         section.notes.append(
             f"Right: {searches[1].results.name}'s core-hours divided by "

@@ -308,6 +308,12 @@ def glance(folders: list[Path]) -> list[str]:
                                        for _, r in history.iterrows()) + \
                 f" screen, each {column.removeprefix('best ')} (their trials' medians " \
                 f"{medians.iloc[0]:.1f} vs {medians.iloc[1]:.1f} %, Mann-Whitney p = {p:.2g})"
+            estimated = [c for c in history.columns if c.endswith(" of them")]
+            if estimated:  # different machines: also at equal core-hours, estimated
+                hours = estimated[0].removeprefix("best within ").removesuffix(" of them")
+                line += (f"; within {hours} core-hours of {searches.tpe.name}'s machine "
+                         "(the second search's estimated): " + " vs ".join(
+                             f"{r[estimated[0]]:.1f} %" for _, r in history.iterrows()))
         lines.append(line)
     return lines
 

@@ -283,6 +283,25 @@ def test_the_glance_line_gives_the_best_confirmed_and_tpe_against_random(results
     assert search_answer.glance([results / "search_mnist"]) == []  # nothing confirmed yet
 
 
+def test_the_glance_line_sets_a_random_search_on_a_slower_machine_at_estimated_core_hours(
+        results):
+    """The random search ran on a machine twice as slow (the same 6 configurations took
+    twice the seconds): at equal trials and, estimated, at equal core-hours of TPE's machine
+    it is set against TPE's first 6 trials."""
+    folder = results / "search_mnist_random"
+    study = json.loads((folder / "study.json").read_text())
+    study["machine"] = "AMD EPYC (cpu family 25, model 17, AVX-512 BF16), 2 CPUs"
+    (folder / "study.json").write_text(json.dumps(study))
+    trials = pd.read_parquet(folder / "trials.parquet")
+    trials["wall_seconds"] *= 2
+    trials.to_parquet(folder / "trials.parquet")
+    [line] = search_answer.glance(sorted(p.parent for p in results.glob("*/study.json")))
+    assert "each within 6 trials" in line
+    hours = 6 * 9 / 3600  # TPE's first 6 trials, 9 s each
+    assert line.endswith(f"; within {hours:.2f} core-hours of search_mnist's machine (the "
+                         "second search's estimated): 85.0 % vs 75.0 %")
+
+
 def test_a_search_and_its_confirmation_answer_no_question_of_the_grids(results, tmp_path):
     """Both vary `init`, but neither is a designed comparison of its levels: only the
     search section speaks for them (its glance line included)."""
