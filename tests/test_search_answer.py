@@ -159,7 +159,7 @@ def test_of_two_confirmations_the_one_that_confirmed_more_sets_answers(results, 
 def test_without_a_confirmation_or_a_random_search_the_section_says_so(results, tmp_path):
     folders = [results / "search_mnist"]
     text = search_answer.sections(folders, tmp_path / "docs", tmp_path)
-    assert "whether TPE beat random sampling cannot be told here" in text
+    assert "whether TPE beat random sampling cannot be told on this dataset" in text
     assert "Not confirmed yet" in text
 
 
