@@ -222,14 +222,21 @@ class Spent:
     found: pd.Series
 
 
-def ended_in_order(folders: list[Path]) -> tuple[list[Spent], str]:
+@dataclass
+class Ended:
+    """Searches set side by side, each loaded once, and the unit their compute is counted in
+    ("core-hours", or "trials" where they ran on different machines)."""
+    searches: list[Spent]
+    unit: str
+
+
+def ended_in_order(folders: list[Path]) -> Ended:
     """Searches side by side (e.g. TPE and random sampling of one space), trials in the order
     they were started, each trial's cost its wall seconds x its CPUs. Trials that ended
     without a result (diverged, stopped at max_trial_seconds) cost what they ran and find
     nothing. Searches run on different machines (study.json `machine`) are set against the
     trials they started instead: a core-hour buys what its CPU makes of it, while every trial
-    of a search is given the same iterations and screen. Returns the searches and the unit of
-    compute ("core-hours" or "trials")."""
+    of a search is given the same iterations and screen."""
     loaded = [common.load(folder) for folder in folders]
     unit = "core-hours" if len({r.study.get("machine") for r in loaded}) <= 1 else "trials"
     searches = []
@@ -244,18 +251,16 @@ def ended_in_order(folders: list[Path]) -> tuple[list[Spent], str]:
             hours if unit == "core-hours" else pd.Series(range(1, len(trials) + 1),
                                                          index=trials.index),
             trials["trial_id"].isin(results.finished["trial_id"])))
-    return searches, unit
+    return Ended(searches, unit)
 
 
-def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, list, str]:
-    """The best `metric` each search (ended_in_order) found so far against the compute
-    spent. Returns each search's best and cost (also at the compute the cheapest search
-    spent, and where they ran on different machines at the core-hours on the first's machine
-    the cheapest spent, estimated: on_first_machine), its (label, compute, best) curve, and
-    the unit of compute."""
-    searches, unit = ended_in_order(folders)
+def history(ended: Ended, metric: str = "acc_mean") -> tuple[pd.DataFrame, list]:
+    """The best `metric` each search found so far against the compute spent. Returns each
+    search's best and cost (also at the compute the cheapest search spent, and where they ran
+    on different machines at the core-hours on the first's machine the cheapest spent,
+    estimated: on_first_machine) and its (label, compute, best) curve."""
     rows, curves = [], []
-    for one in searches:
+    for one in ended.searches:
         trials, results = one.trials, one.results
         best = common.in_units(trials, metric).where(one.found).cummax().ffill()
         curves.append((one.label, one.spent, best))
@@ -267,33 +272,33 @@ def history(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame
                      "machine": results.study.get("machine", "unrecorded"),
                      f"best {common.metric_label(metric)}": float(best.iloc[-1])
                      if len(trials) else math.nan})
-    horizon = equal_compute([one.spent for one in searches])
-    within = f"{horizon:.2f} core-hours" if unit == "core-hours" else f"{horizon:.0f} trials"
+    horizon = equal_compute([one.spent for one in ended.searches])
+    within = (f"{horizon:.2f} core-hours" if ended.unit == "core-hours"
+              else f"{horizon:.0f} trials")
     for row, (_, spent, best) in zip(rows, curves):
         row[f"best within {within}"] = float(best[spent <= horizon + 1e-12].max())
     table = pd.DataFrame(rows)
-    _, scaled = on_first_machine(folders)
+    _, scaled = on_first_machine(ended)
     if scaled:
         horizon = equal_compute(scaled)
-        table[f"core-hours on {searches[0].results.name}'s machine (estimated)"] = [
+        table[f"core-hours on {ended.searches[0].results.name}'s machine (estimated)"] = [
             float(h.iloc[-1]) for h in scaled]
         table[f"best within {horizon:.2f} of them"] = [
             float(best[hours <= horizon + 1e-12].max())
             for (_, _, best), hours in zip(curves, scaled)]
-    return table, curves, unit
+    return table, curves
 
 
-def trials_compared(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.DataFrame, float]:
+def trials_compared(ended: Ended, metric: str = "acc_mean") -> tuple[pd.DataFrame, float]:
     """Whether one search's trials scored higher than another's (e.g. TPE's than random
     sampling's), within the compute both spent (history's horizon): Mann-Whitney's U test,
     two-sided, of the screen `metric` of the trials with a result. The best of each search is
     a single draw per sampler; the rank test of all their trials says whether one sampler
     spent its trials on better settings. Returns each search's trials with a result, median
     and quartiles, and the test's p."""
-    searches, _ = ended_in_order(folders)
-    horizon = equal_compute([one.spent for one in searches])
+    horizon = equal_compute([one.spent for one in ended.searches])
     scores, rows = [], []
-    for one in searches:
+    for one in ended.searches:
         within = one.found & (one.spent <= horizon + 1e-12)
         score = common.in_units(one.trials[within], metric)
         scores.append(score.to_numpy())
@@ -306,41 +311,39 @@ def trials_compared(folders: list[Path], metric: str = "acc_mean") -> tuple[pd.D
     return pd.DataFrame(rows), p
 
 
-def shared_start(folders: list[Path]) -> int:
+def shared_start(ended: Ended) -> int:
     """How many configurations two searches of one space started alike, first trial on:
     TPE's startup trials are random draws from its seed, as a random search of the same
     sampler_seed draws them."""
-    searches, _ = ended_in_order(folders)
-    fields = list(searches[0].results.study["space"])
-    rows = [one.trials[fields].astype(str).to_numpy() for one in searches]
+    fields = list(ended.searches[0].results.study["space"])
+    rows = [one.trials[fields].astype(str).to_numpy() for one in ended.searches]
     same = [(a == b).all() for a, b in zip(*rows)]
     return next((i for i, alike in enumerate(same) if not alike), len(same))
 
 
-def pace(folders: list[Path]) -> pd.Series:
+def pace(ended: Ended) -> pd.Series:
     """For each configuration two searches started alike (shared_start) and both ended with a
     result, the second's wall seconds over the first's: where they ran on different machines,
     how much longer the second machine takes for the same work, e.g. to give its trials a
     max_trial_seconds that cuts them after the same work."""
-    searches, _ = ended_in_order(folders)
-    shared = shared_start(folders)
-    first, second = (one.trials.iloc[:shared] for one in searches)
-    both = searches[0].found.iloc[:shared].to_numpy() & searches[1].found.iloc[:shared].to_numpy()
-    return pd.Series(second["wall_seconds"].to_numpy()[both]
-                     / first["wall_seconds"].to_numpy()[both])
+    shared = shared_start(ended)
+    first, second = ended.searches
+    both = first.found.iloc[:shared].to_numpy() & second.found.iloc[:shared].to_numpy()
+    return pd.Series(second.trials["wall_seconds"].to_numpy()[:shared][both]
+                     / first.trials["wall_seconds"].to_numpy()[:shared][both])
 
 
-def on_first_machine(folders: list[Path]) -> tuple[pd.Series, list[pd.Series]]:
+def on_first_machine(ended: Ended) -> tuple[pd.Series, list[pd.Series]]:
     """Where two searches ran on different machines: their pace, and each one's core-hours
     on the first's machine, estimated (the second's divided by the median pace); nothing
     where they ran on one machine."""
-    searches, unit = ended_in_order(folders)
-    if unit != "trials" or len(searches) != 2:
+    if ended.unit != "trials" or len(ended.searches) != 2:
         return pd.Series(dtype=float), []
-    ratios = pace(folders)
+    ratios = pace(ended)
     if ratios.empty:
         return ratios, []
-    return ratios, [searches[0].hours, searches[1].hours / ratios.median()]
+    first, second = ended.searches
+    return ratios, [first.hours, second.hours / ratios.median()]
 
 
 def equal_compute(spent: list[pd.Series]) -> float:
@@ -353,8 +356,10 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
     core-hours is what a sampler is asked to save, where the searches ran on one machine)
     and its table. Two searches on different machines are also set against core-hours of the
     first's machine, the second's divided by their pace (on the configurations both ran)."""
-    table, curves, unit = history(folders, metric)
-    ratios, scaled = on_first_machine(folders)
+    ended = ended_in_order(folders)
+    unit = ended.unit
+    table, curves = history(ended, metric)
+    ratios, scaled = on_first_machine(ended)
     fig, axes = plt.subplots(1, 1 if ratios.empty else 2, squeeze=False,
                              figsize=(7 if ratios.empty else 13, 4))
     panels = [(axes[0, 0], [spent for _, spent, _ in curves],
@@ -366,11 +371,10 @@ def best_so_far(folders: list[Path], out: Path, metric: str = "acc_mean") -> com
             "are not comparable: they are set side by side at equal trials started, each "
             "trial given the same iterations and screen.")
     if scaled:
-        searches, _ = ended_in_order(folders)
-        first = searches[0].results.name
+        first, second = (one.results.name for one in ended.searches)
         panels.append((axes[0, 1], scaled, f"core-hours on {first}'s machine (estimated)"))
         section.notes.append(
-            f"Right: {searches[1].results.name}'s core-hours divided by "
+            f"Right: {second}'s core-hours divided by "
             f"{ratios.median():.2f}, the median of how many times longer its trials took than "
             f"{first}'s for the {len(ratios)} configurations both ran with a result (from "
             f"{ratios.min():.2f} to {ratios.max():.2f}): an estimate of what it would have "

@@ -300,9 +300,10 @@ def glance(folders: list[Path]) -> list[str]:
                 f"{test['mean difference (pp)']:+.1f} pp [{low:+.1f}, {high:+.1f}] "
                 f"({verdict(test)})")
         if searches.random is not None:
-            history, _, _ = search.history([searches.tpe.root, searches.random.root])
+            ended = search.ended_in_order([searches.tpe.root, searches.random.root])
+            history, _ = search.history(ended)
             column = next(c for c in history.columns if c.startswith("best within"))
-            table, p = search.trials_compared([searches.tpe.root, searches.random.root])
+            table, p = search.trials_compared(ended)
             medians = table.filter(like="median").iloc[:, 0]
             line += "; " + " vs ".join(f"{r['search']} {r[column]:.1f} %"
                                        for _, r in history.iterrows()) + \
@@ -320,7 +321,8 @@ def glance(folders: list[Path]) -> list[str]:
 
 def samplers_compared(tpe: common.Results, random: common.Results) -> str:
     """TPE's trials against random sampling's (search.trials_compared), in words and a table."""
-    table, p = search.trials_compared([tpe.root, random.root])
+    ended = search.ended_in_order([tpe.root, random.root])
+    table, p = search.trials_compared(ended)
     median = table.filter(like="median").columns[0]
     ours, theirs = table[median]
     if not p < 0.05:
@@ -331,7 +333,7 @@ def samplers_compared(tpe: common.Results, random: common.Results) -> str:
             "accuracy of the trials with a result, within the compute both spent: median "
             f"{ours:.1f} % (TPE) against {theirs:.1f} % (random), Mann-Whitney U test "
             f"(two-sided) p = {p:.2g}: {verdict}. The two searches started their first "
-            f"{search.shared_start([tpe.root, random.root])} configurations alike (TPE's "
+            f"{search.shared_start(ended)} configurations alike (TPE's "
             "startup trials are random draws from the same sampler_seed), which the test "
             "counts in both. Each sampler ran one search, so the best of "
             "each (the figure above) is one draw: whether TPE's best would beat random's "

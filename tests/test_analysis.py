@@ -359,7 +359,8 @@ def test_searches_on_different_machines_are_compared_at_equal_trials(search_resu
     trials = pd.read_parquet(tmp_path / "random" / "trials.parquet")
     trials["wall_seconds"] *= 2
     trials.to_parquet(tmp_path / "random" / "trials.parquet")
-    assert search.pace([search_results, tmp_path / "random"]).tolist() == [2.0] * 20
+    ended = search.ended_in_order([search_results, tmp_path / "random"])
+    assert search.pace(ended).tolist() == [2.0] * 20
     section = search.best_so_far([search_results, tmp_path / "random"], tmp_path)
     table = section.tables[0].frame.set_index("search")
     estimated = table["core-hours on search_hessian's machine (estimated)"]
@@ -374,7 +375,7 @@ def test_searches_on_different_machines_are_compared_at_equal_trials(search_resu
     # on one machine the same two searches are compared at core-hours
     write_results(tmp_path / "same", {**slower, "machine": study.get("machine")},
                   [search_trial(i) for i in range(20)])
-    assert search.history([search_results, tmp_path / "same"])[2] == "core-hours"
+    assert search.ended_in_order([search_results, tmp_path / "same"]).unit == "core-hours"
     assert_pngs(tmp_path, ["best_so_far.png"])
 
 
@@ -390,19 +391,19 @@ def test_two_searches_trials_are_ranked_within_the_compute_both_spent(search_res
             t["acc"] = {2: t["acc"][2] + shift}
         write_results(tmp_path / name, {**study, "name": name, "sampler": {"name": "random"},
                                         "machine": "another CPU"}, trials)
-    table, p = search.trials_compared([search_results, tmp_path / "same"])
+    table, p = search.trials_compared(search.ended_in_order([search_results, tmp_path / "same"]))
     assert table["with a result"].tolist() == [20, 20]  # TPE's first 20 of 60
     assert p > 0.5
-    table, p = search.trials_compared([search_results, tmp_path / "worse"])
+    table, p = search.trials_compared(search.ended_in_order([search_results, tmp_path / "worse"]))
     median = table["median test accuracy (%)"]
     assert median[0] - median[1] == pytest.approx(10.0)
     assert p < 0.05
     # both drew the same 20 configurations first; one drawn otherwise ends the shared start
-    assert search.shared_start([search_results, tmp_path / "worse"]) == 20
+    assert search.shared_start(search.ended_in_order([search_results, tmp_path / "worse"])) == 20
     trials = [search_trial(i) for i in range(20)]
     trials[2]["config"]["hessian_weight"] *= 2
     write_results(tmp_path / "apart", {**study, "name": "apart"}, trials)
-    assert search.shared_start([search_results, tmp_path / "apart"]) == 2
+    assert search.shared_start(search.ended_in_order([search_results, tmp_path / "apart"])) == 2
 
 
 def test_trials_are_taken_in_the_order_ray_tune_started_them():

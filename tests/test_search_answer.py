@@ -180,7 +180,7 @@ def test_a_search_run_in_two_parts_is_answered_as_one(results, tmp_path):
     assert "13 configurations (12 with a result, 1 stopped at max_trial_seconds" in text
     assert ("in 2 parts, each a study continuing the one before: `search_mnist_1` "
             "(max_core_hours 0.01); `search_mnist`") in text
-    history, curves, _ = search.history([results / "search_mnist"])
+    history, curves = search.history(search.ended_in_order([results / "search_mnist"]))
     assert history["trials run"].tolist() == [13]
     [(_, _, best)] = curves
     assert best.tolist()[:8] == pytest.approx([80 + i for i in range(8)])  # the order run
@@ -205,7 +205,8 @@ def test_a_random_search_on_a_slower_machine_says_how_much_slower_and_each_parts
         rows = pd.read_parquet(path)
         rows["wall_seconds"] *= slower
         rows.to_parquet(path)
-    assert search.pace([results / "search_mnist", results / "random_2"]).tolist() == \
+    ended = search.ended_in_order([results / "search_mnist", results / "random_2"])
+    assert search.pace(ended).tolist() == \
         pytest.approx([1.5] * 3 + [2.0] * 3)
     folders = sorted(p.parent for p in results.glob("*/study.json"))
     text = search_answer.sections(folders, tmp_path / "docs", tmp_path)
