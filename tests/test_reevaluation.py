@@ -1,14 +1,19 @@
 """`raygm evaluate` and a study's confirm: saved synthetic sets re-evaluated as Ray tasks."""
+import csv
+import io
+
 import pandas as pd
 import pytest
 import ray
+import torch
 import yaml
 
 from raygm.studies import status
 from raygm.cli import main
+from raygm.core import evaluate as evaluate_module
 from raygm.core.config import RunConfig
 from raygm.core.evaluate import protocol_config
-from raygm.studies.reevaluation import evaluate_study
+from raygm.studies.reevaluation import evaluate_study, evaluate_task
 from raygm.studies.store import LaunchError
 
 from conftest import write_tiny_mnist
@@ -89,6 +94,39 @@ def test_more_networks_add_to_the_earlier_ones(study):
     assert len(after) - len(before) == 2 * len(more)  # 2 more networks per selected trial
     [same] = [e for e in more if e["trial_id"] == one["trial_id"]]
     assert same["networks"] == 3 and same["accs"][0] == one["accs"][0]
+
+
+def test_a_set_stored_with_a_factor_is_evaluated_on_its_decoded_images(study, tmp_path):
+    """IDC's factor 2: synthetic.pt keeps ipc images per class and says its factor; the Ray
+    task that `raygm evaluate` and confirm run trains its network on the decoded set
+    (factor² · ipc images per class, their labels), as the run's own evaluation did."""
+    data_dir = str(study.parent.parent / "data")
+    out = tmp_path / "run"
+    main(["distill", "--data-dir", data_dir, "--no-download", "--net-width", "8",
+          "--net-depth", "2", "--iterations", "1", "--eval-at", "1", "--eval-models", "1",
+          "--eval-epochs", "2", "--batch-real", "4", "--factor", "2", "--out", str(out)])
+    synthetic = (out / "synthetic.pt").read_bytes()
+    state = torch.load(io.BytesIO(synthetic), weights_only=False)
+    assert state["factor"] == 2 and state["images"].shape == (10, 1, 28, 28)
+
+    @ray.remote(num_cpus=1)
+    def spied_evaluation():
+        seen, original = [], evaluate_module.train_and_test
+
+        def spy(net, images, labels, *args, **kwargs):
+            seen.append((tuple(images.shape), labels.tolist()))
+            return original(net, images, labels, *args, **kwargs)
+        evaluate_module.train_and_test = spy
+        try:
+            return seen, evaluate_task(synthetic, state["config"], "ConvNet", "study", None, 0,
+                                       data_dir, False, 1)
+        finally:
+            evaluate_module.train_and_test = original
+
+    seen, record = ray.get(spied_evaluation.remote())
+    assert seen == [((40, 1, 28, 28), [c for c in range(10) for _ in range(4)])]
+    [own] = list(csv.DictReader(open(out / "evals.csv")))
+    assert record["acc"] == pytest.approx(float(own["accs"]))  # the same network, same set
 
 
 def test_where_chooses_among_the_trials_with_a_config_value(study, capsys):
